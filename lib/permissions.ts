@@ -5,13 +5,13 @@
  * program spawns, and just the environment and system information the AWS
  * SDK and the program read.
  *
- * The same set is baked into the built binary (or launcher) and checked at
+ * The packager adds read access to the program's own property files. The
+ * same set is baked into the built binary (or launcher) and checked at
  * startup, so a configuration edited after install fails with a clear
  * message instead of a permission error deep inside a task.
  *
  * @module
  */
-import { join } from "node:path";
 import type { Config } from "./config/mod.ts";
 
 /** Deno permissions of one program. */
@@ -48,9 +48,10 @@ const INSTANCE_METADATA = "169.254.169.254";
 export function permissionsFor(config: Config, machine: MachineFacts): PermissionSet {
   const dir = (key: string) => {
     const value = config.text(key);
+    // Deno's permission flags are comma-separated lists.
+    if (value.includes(",")) throw new Error(`${key} = "${value}": a path containing a comma cannot be granted`);
     return value === "" ? [] : [value];
   };
-  const configFiles = config.program.layers.map((layer) => join(config.configDir, layer.file));
   const logDir = dir("root.log.directory");
   const sandboxes = dir("mesos.work.directory");
   const sys = ["hostname", "osRelease"];
@@ -68,17 +69,15 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
       ];
       const artifactHosts = config.text("executor.external.artifact.hosts");
       return {
-        read: [...configFiles, ...state],
+        read: state,
         write: state,
-        net: artifactHosts === ""
-          ? undefined
-          : unique([
-            ...s3Hosts(config),
-            `127.0.0.1:${config.text("s3.downloader.http.port")}`,
-            ...unixSockets(config),
-            ...agentHosts(config, machine),
-            ...artifactHosts.split(",").map((host) => host.trim()),
-          ]),
+        net: artifactHosts === "" ? undefined : unique([
+          ...s3Hosts(config),
+          `127.0.0.1:${config.text("s3.downloader.http.port")}`,
+          ...unixSockets(config),
+          ...agentHosts(config, machine),
+          ...artifactHosts.split(",").map((host) => host.trim()),
+        ]),
         env: ["MESOS_*", ...AWS_ENV],
         sys,
         run: unique(["bash", "sudo", "kill", "ps", "tar", "gzip", config.text("executor.logrotate.command")]),
@@ -95,7 +94,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         ...logDir,
       ];
       return {
-        read: [...configFiles, ...state],
+        read: state,
         write: state,
         net: unique([...singularityHosts(config), ...agentHosts(config, machine)]),
         env: ["HOME"],
@@ -107,7 +106,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
       const state = [...dir("s3uploader.metadata.directory"), ...sandboxes, ...logDir];
       const metricsPort = config.text("s3uploader.metrics.port");
       return {
-        read: [...configFiles, ...state],
+        read: state,
         write: state,
         net: unique([...s3Hosts(config), ...(metricsPort !== "0" ? [`127.0.0.1:${metricsPort}`] : [])]),
         env: AWS_ENV,
@@ -118,9 +117,13 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
     case "downloader": {
       const state = [...dir("artifact.cache.directory"), ...sandboxes, ...logDir, ...downloaderSocket(config)];
       return {
-        read: [...configFiles, ...state],
+        read: state,
         write: state,
-        net: unique([...s3Hosts(config), `127.0.0.1:${config.text("s3.downloader.http.port")}`, ...unixSockets(config)]),
+        net: unique([
+          ...s3Hosts(config),
+          `127.0.0.1:${config.text("s3.downloader.http.port")}`,
+          ...unixSockets(config),
+        ]),
         env: AWS_ENV,
         sys,
         run: ["tar"],

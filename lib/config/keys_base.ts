@@ -37,7 +37,8 @@ export const BASE_KEYS = {
   "mesos.work.directory": {
     type: "directory",
     default: "/var/lib/mesos",
-    doc: "The Mesos agent's --work_dir. Task sandboxes live below it; the programs may read and write only there among task files.",
+    doc:
+      "The Mesos agent's --work_dir. Task sandboxes live below it; the programs may read and write only there among task files.",
     era: "new",
   },
   "root.log.directory": {
@@ -74,7 +75,8 @@ export const BASE_KEYS = {
   "logging.pattern": {
     type: "string",
     default: "%-5level [%d] [%.15thread] %logger{35} - %msg%n",
-    doc: "Logback-style line pattern: %level %d %thread %logger{N} %msg %n %X{taskId} %contextName, with width modifiers.",
+    doc:
+      "Logback-style line pattern: %level %d %thread %logger{N} %msg %n %X{taskId} %contextName, with width modifiers.",
     era: "properties",
   },
   "obfuscate.keys.comma.separated": {

@@ -99,7 +99,8 @@ export const EXECUTOR_KEYS = {
   "executor.max.task.threads": {
     type: "integer",
     min: 1,
-    doc: "Thread limit for tasks whose executor data sets no maxTaskThreads. Unset: no limit. (The Java executor never enforced it.)",
+    doc:
+      "Thread limit for tasks whose executor data sets no maxTaskThreads. Unset: no limit. (The Java executor never enforced it.)",
     era: "properties",
   },
   "executor.status.update.max.task.message.length": {
@@ -205,7 +206,8 @@ export const EXECUTOR_KEYS = {
   "executor.s3.uploader.pattern": {
     type: "string",
     default: "%requestId/%Y/%m/%taskId_%index-%s-%filename",
-    doc: "S3 key template for task logs (tokens: %requestId %group %tag %deployId %host %taskId %index %s %filename %fileext %Y %m %d %H and more).",
+    doc:
+      "S3 key template for task logs (tokens: %requestId %group %tag %deployId %host %taskId %index %s %filename %fileext %Y %m %d %H and more).",
     era: "properties",
   },
   "executor.s3.uploader.extras.files": {
@@ -230,7 +232,8 @@ export const EXECUTOR_KEYS = {
   "executor.external.artifact.hosts": {
     type: "list",
     default: "",
-    doc: "Hosts (host or host:port) external URL artifacts may come from. Empty: any host, which leaves the executor's network access unrestricted.",
+    doc:
+      "Hosts (host or host:port) external URL artifacts may come from. Empty: any host, which leaves the executor's network access unrestricted.",
     era: "new",
   },
   "mesos.agent.host": {

@@ -52,7 +52,8 @@ export const S3BASE_KEYS = {
   "s3.path.style": {
     type: "boolean",
     default: "true",
-    doc: "Address buckets as <endpoint>/<bucket> (true) rather than <bucket>.<endpoint>; needed to restrict network access to one host.",
+    doc:
+      "Address buckets as <endpoint>/<bucket> (true) rather than <bucket>.<endpoint>; needed to restrict network access to one host.",
     era: "new",
   },
   "s3.downloader.chunk.size": {

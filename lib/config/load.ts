@@ -83,7 +83,9 @@ export async function loadConfig<T extends KeyTable>(
       const canonical = aliases.get(key);
       if (canonical !== undefined) {
         if (known.has(canonical)) {
-          warnings.push(`${where}: "${key}" is a misspelling (from the original install guide); read as "${canonical}"`);
+          warnings.push(
+            `${where}: "${key}" is a misspelling (from the original install guide); read as "${canonical}"`,
+          );
         }
         key = canonical;
       }

@@ -61,7 +61,9 @@ export function compilePattern(pattern: string, contextName: string): LineFormat
     const max = maxWidth === undefined ? 0 : Number(maxWidth);
     if (literal !== "") parts.push(literal);
     literal = "";
-    parts.push((record) => fit(convert(record), { min, max, leftAlign: leftAlign === "-", keepStart: keepStart === "-" }));
+    parts.push((record) =>
+      fit(convert(record), { min, max, leftAlign: leftAlign === "-", keepStart: keepStart === "-" })
+    );
     i += whole.length;
   }
   if (literal !== "") parts.push(literal);
