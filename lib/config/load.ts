@@ -108,16 +108,18 @@ export async function loadConfig<T extends KeyTable>(
     }
   }
 
-  const markers = settings.has("obfuscate.keys.comma.separated")
-    ? splitList(settings.get("obfuscate.keys.comma.separated")!.text)
-    : DEFAULT_SECRET_MARKERS;
+  const listedMarkers = splitList(settings.get("obfuscate.keys.comma.separated")?.text ?? "");
+  // An empty list falls back to the defaults: it must never turn masking off.
+  const markers = listedMarkers.length > 0 ? listedMarkers : DEFAULT_SECRET_MARKERS;
   const values = new Map<string, unknown>();
+  const invalid = new Set<string>();
   const texts = new Map<string, string>();
   const sources = new Map<string, Source>();
   for (const [key, { spec }] of known) {
     if (key.includes("<")) continue;
-    const setting = settings.get(key);
-    const raw = setting?.text ? setting.text : spec.defaultFor?.[program.name] ?? spec.default;
+    // A key set empty takes its default, as if no file set it.
+    const setting = settings.get(key)?.text ? settings.get(key) : undefined;
+    const raw = setting?.text ?? spec.defaultFor?.[program.name] ?? spec.default;
     if (setting) {
       texts.set(key, setting.text);
       sources.set(key, setting.source);
@@ -130,6 +132,7 @@ export async function loadConfig<T extends KeyTable>(
     if (parsed.ok) {
       values.set(key, parsed.value);
     } else {
+      invalid.add(key);
       errors.push(`${describe(key, raw, setting?.source, markers)}: expected ${parsed.expected}`);
     }
   }
@@ -147,16 +150,17 @@ export async function loadConfig<T extends KeyTable>(
 
   const config = new Config<T>({ program, configDir, files, values, texts, sources, families, secretMarkers: markers });
   if (options.validate ?? true) {
-    errors.push(...await validate(config, known));
+    errors.push(...await validate(config, known, invalid));
   }
   return { config, errors, warnings };
 }
 
 /** Required keys and directories that must exist. */
-async function validate(config: Config, known: Map<string, KnownKey>): Promise<string[]> {
+async function validate(config: Config, known: Map<string, KnownKey>, invalid: Set<string>): Promise<string[]> {
   const errors: string[] = [];
   const program = config.program;
   for (const [key, { spec, file }] of known) {
+    if (invalid.has(key)) continue;
     const value = config.get(key);
     const unset = value === undefined || value === "" || (Array.isArray(value) && value.length === 0);
     if (unset && spec.requiredBy?.includes(program.name)) {

@@ -1,10 +1,12 @@
 /**
  * Java `.properties` parsing with `java.util.Properties.load()` semantics.
  *
- * Parsing is delegated to `dot-properties`, which matches Java on separators,
- * escapes, continuations and comments; this module adds what Java does and
- * the library does not: a malformed `\uXXXX` escape is an error (Java throws
- * `IllegalArgumentException`), reported here with the file and line.
+ * Lines are assembled here the way Java's line reader does (comments,
+ * continuations, any of `\r\n`, `\r`, `\n` as line ends), so that every entry
+ * keeps the physical line it starts on and a malformed `\uXXXX` escape (an
+ * `IllegalArgumentException` in Java) is reported with its file and line.
+ * Each logical line's key, separator and escapes are then decoded by
+ * `dot-properties`.
  *
  * @module
  */
@@ -29,6 +31,13 @@ export interface PropertyEntry {
   line: number;
 }
 
+/** A logical line: continued physical lines joined, with where each piece came from. */
+interface LogicalLine {
+  text: string;
+  /** Offsets into `text` where each physical line's piece starts, with that line's number. */
+  pieces: { offset: number; line: number }[];
+}
+
 /**
  * Parses the text of a `.properties` file into its entries, in file order.
  * A key that appears twice is listed twice; the last one wins when loaded.
@@ -40,63 +49,61 @@ export interface PropertyEntry {
  * ```
  */
 export function parseProperties(text: string, file: string): PropertyEntry[] {
-  const starts = logicalLineStarts(text, file);
   const entries: PropertyEntry[] = [];
-  let index = 0;
-  for (const node of parseLines(text)) {
-    if (typeof node === "string") continue;
-    const [key, value] = node;
-    // parseLines drops blank and comment lines, so pair entries with the
-    // logical lines that hold a key, in order.
-    const line = starts[index++] ?? 0;
-    // A lone continuation backslash yields an empty logical line, which Java
-    // ignores; it can never name a setting.
-    if (key === "" && value === "") continue;
-    entries.push({ key, value, line });
+  for (const logical of logicalLines(text)) {
+    checkEscapes(logical, file);
+    for (const node of parseLines(logical.text)) {
+      if (typeof node === "string") continue;
+      const [key, value] = node;
+      entries.push({ key, value, line: logical.pieces[0].line });
+    }
   }
   return entries;
 }
 
 /**
- * Returns the first physical line number of each logical line that holds an
- * entry, and throws on a malformed `\u` escape. Mirrors the line reader of
- * `java.util.Properties`: comments start with `#` or `!` after leading
- * whitespace, and an odd number of trailing backslashes continues the line.
+ * Java's line reader: skips blank and comment lines (`#` or `!` after leading
+ * whitespace), joins a line ending in an odd number of backslashes with the
+ * next one minus its leading whitespace.
  */
-function logicalLineStarts(text: string, file: string): number[] {
+function logicalLines(text: string): LogicalLine[] {
   const lines = text.split(/\r\n|\r|\n/);
-  const starts: number[] = [];
-  let continuing = false;
+  const result: LogicalLine[] = [];
+  let current: LogicalLine | undefined;
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i];
-    const body = raw.replace(/^[ \t\f]+/, "");
-    if (!continuing) {
+    const body = lines[i].replace(/^[ \t\f]+/, "");
+    if (current === undefined) {
       if (body === "" || body[0] === "#" || body[0] === "!") continue;
-      starts.push(i + 1);
+      current = { text: "", pieces: [] };
     }
-    continuing = checkEscapes(body, file, i + 1);
+    current.pieces.push({ offset: current.text.length, line: i + 1 });
+    const trailing = body.length - body.replace(/\\+$/, "").length;
+    if (trailing % 2 === 1) {
+      current.text += body.slice(0, -1);
+      continue;
+    }
+    current.text += body;
+    result.push(current);
+    current = undefined;
   }
-  return starts;
+  if (current !== undefined) result.push(current);
+  return result;
 }
 
-/** Validates `\uXXXX` escapes in one physical line; returns true when the line continues. */
-function checkEscapes(line: string, file: string, lineNumber: number): boolean {
-  for (let i = 0; i < line.length; i++) {
-    if (line[i] !== "\\") continue;
-    if (i === line.length - 1) return true;
-    if (line[i + 1] === "u") {
-      const hex = line.slice(i + 2, i + 6);
+/** Throws on a `\u` escape not followed by four hex digits, naming the physical line. */
+function checkEscapes(logical: LogicalLine, file: string): void {
+  const { text } = logical;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== "\\") continue;
+    if (text[i + 1] === "u") {
+      const hex = text.slice(i + 2, i + 6);
       if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
-        throw new PropertiesSyntaxError(
-          file,
-          lineNumber,
-          `malformed \\uXXXX escape "\\u${hex}" (expected four hex digits)`,
-        );
+        const line = logical.pieces.findLast((piece) => piece.offset <= i)?.line ?? logical.pieces[0].line;
+        throw new PropertiesSyntaxError(file, line, `malformed \\uXXXX escape "\\u${hex}" (expected four hex digits)`);
       }
       i += 5;
     } else {
       i += 1;
     }
   }
-  return false;
 }

@@ -146,6 +146,8 @@ function fit(text: string, options: { min: number; max: number; leftAlign: boole
 function abbreviate(name: string, length: number): string {
   if (name.length <= length) return name;
   const segments = name.split(".");
+  // logback: a length of 0 keeps only the last segment.
+  if (length === 0) return segments[segments.length - 1];
   for (let i = 0; i < segments.length - 1; i++) {
     segments[i] = segments[i].slice(0, 1);
     if (segments.join(".").length <= length) break;
