@@ -3,7 +3,8 @@
 # and tests use, the pinned Deno toolchain from npm, and the npm dependencies into node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(logrotate sudo lsof psmisc procps util-linux tar gzip curl radosgw ceph-mon ceph-osd)
+packages=(logrotate sudo lsof psmisc procps util-linux tar gzip curl radosgw ceph-mon ceph-osd
+  golang-github-mesos-mesos-go-dev golang-github-gogo-protobuf-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
