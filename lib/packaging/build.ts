@@ -80,7 +80,7 @@ export async function buildPrograms(options: BuildOptions): Promise<BuiltProgram
       const changes = await bundleWithLauncher(deno, program, permissions, target, options);
       result = { program, path: target, mode: "launcher", permissions, changes };
     }
-    await smokeTest(result.path, program);
+    if (result.mode === "launcher") await smokeTest(result.path, program);
     report(`${result.mode === "compiled" ? "compiled" : "launcher"} ${result.path}`);
     built.push(result);
   }
@@ -116,6 +116,8 @@ async function compile(
     return { ok: false, error: new TextDecoder().decode(output.stderr) };
   }
   try {
+    // Check the binary before it replaces a working one.
+    await smokeTest(temporary, program);
     const change = await writeIfChanged(target, await Deno.readFile(temporary), 0o755);
     return { ok: true, changes: [change] };
   } finally {
