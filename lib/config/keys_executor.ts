@@ -236,6 +236,13 @@ export const EXECUTOR_KEYS = {
       "Hosts (host or host:port) external URL artifacts may come from. Empty: any host, which leaves the executor's network access unrestricted.",
     era: "new",
   },
+  "executor.mesos.encoding": {
+    type: "string",
+    default: "protobuf",
+    choices: ["protobuf", "json"],
+    doc: "Encoding of calls to and events from the Mesos agent (v1 executor API).",
+    era: "new",
+  },
   "mesos.agent.host": {
     type: "string",
     default: "",
