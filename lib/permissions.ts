@@ -23,12 +23,16 @@ export interface PermissionSet {
   env: string[];
   sys: string[];
   run: string[];
+  /** Native libraries it may load (libc, to keep the page cache of downloads small). */
+  ffi: string[];
 }
 
 /** Facts about the machine the set is computed for. */
 export interface MachineFacts {
   /** Addresses the local Mesos agent may be reached at (when mesos.agent.host is unset). */
   localAddresses: string[];
+  /** The C library's path, when it can be loaded for posix_fadvise (see lib/artifacts/page_cache.ts). */
+  libc?: string;
 }
 
 /** Environment the AWS SDK reads while loading and signing (with --ignore-env for the rest). */
@@ -80,7 +84,8 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         ]),
         env: ["MESOS_*", ...AWS_ENV],
         sys,
-        run: unique(["bash", "sudo", "kill", "ps", "tar", "gzip", config.text("executor.logrotate.command")]),
+        run: unique(["bash", "sudo", "kill", "ps", "gzip", config.text("executor.logrotate.command")]),
+        ffi: machine.libc ? [machine.libc] : [],
       };
     }
     case "cleanup": {
@@ -100,6 +105,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         env: ["HOME"],
         sys: [...sys, "networkInterfaces"],
         run: unique(["kill", "gzip", config.text("executor.logrotate.command")]),
+        ffi: [],
       };
     }
     case "uploader": {
@@ -112,6 +118,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         env: AWS_ENV,
         sys,
         run: ["lsof", "fuser", "gzip"],
+        ffi: [],
       };
     }
     case "downloader": {
@@ -126,7 +133,8 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         ]),
         env: AWS_ENV,
         sys,
-        run: ["tar"],
+        run: [],
+        ffi: machine.libc ? [machine.libc] : [],
       };
     }
   }
@@ -150,6 +158,7 @@ export function denoFlags(set: PermissionSet): string[] {
     "--ignore-env",
     `--allow-sys=${list(set.sys)}`,
     `--allow-run=${list(set.run)}`,
+    `--allow-ffi=${list(set.ffi)}`,
   ];
   return flags.filter((flag) => !flag.endsWith("="));
 }

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { buildPrograms } from "../lib/packaging/build.ts";
-import { localAddresses } from "../lib/packaging/machine.ts";
+import { machineFacts } from "../lib/packaging/machine.ts";
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -34,7 +34,7 @@ if (import.meta.main) {
       binDir: join(out, "bin"),
       libDir: join(out, "lib", "singularity"),
       requireCompile: Deno.env.get("REQUIRE_COMPILE") === "1",
-      localAddresses: localAddresses(),
+      machine: machineFacts(),
       report: (line) => console.log(line),
     });
   } catch (error) {

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { install, uninstall } from "../lib/packaging/install.ts";
-import { localAddresses } from "../lib/packaging/machine.ts";
+import { machineFacts } from "../lib/packaging/machine.ts";
 
 const USAGE = `usage: deno task install -- [--root DIR] [--config-dir DIR] [--dry-run] [--uninstall]
 
@@ -50,7 +50,7 @@ if (import.meta.main) {
     configDir: values["config-dir"],
     dryRun: values["dry-run"],
     requireCompile: Deno.env.get("REQUIRE_COMPILE") === "1",
-    localAddresses: localAddresses(),
+    machine: machineFacts(),
     report: (line: string) => console.log(line),
   };
   try {

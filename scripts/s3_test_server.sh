@@ -11,7 +11,7 @@
 # comments in ceph.conf below explain each setting that was needed.
 #
 # Environment: RGW_PORT (default 7480), CEPH_MON_PORT (3300), CEPH_DIR (/tmp/singularity-ceph-s3),
-# CEPH_MEMSTORE_BYTES (OSD RAM cap, default 4 GiB).
+# CEPH_MEMSTORE_BYTES (OSD RAM cap, default 8 GiB; RAM is only used as data is stored).
 set -euo pipefail
 
 # CI may call us with a minimal PATH; the ceph tools live in /usr/bin, apt-get's helpers in /usr/sbin.
@@ -21,7 +21,7 @@ export LC_ALL=C
 PORT=${RGW_PORT:-7480}
 MON_PORT=${CEPH_MON_PORT:-3300}
 D=${CEPH_DIR:-/tmp/singularity-ceph-s3}
-MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-4294967296}
+MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-8589934592}
 URL="http://127.0.0.1:$PORT"
 # Daemons in stop order, with the program name /proc/<pid>/comm shows for each.
 DAEMONS=("client.rgw.a:radosgw" "osd.0:ceph-osd" "mon.a:ceph-mon")
@@ -138,6 +138,11 @@ rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw crypt require ssl = false
 rgw crypt s3 kms backend = testing
 rgw crypt s3 kms encryption keys = testkey-1=$kms_key
+# RGW frees deleted objects' data only when its garbage collector runs (default: after 2 h). Tests and benchmarks
+# create and delete GiBs; without this the in-memory OSD fills up, marks itself full and every write then hangs.
+rgw gc obj min wait = 1
+rgw gc processor period = 2
+rgw gc processor max time = 2
 CONF
   local c=(-c "$D/ceph.conf")
   # Daemons get no stdin/stdout/stderr of ours, so callers that pipe this script's output do not hang.

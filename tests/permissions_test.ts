@@ -14,7 +14,7 @@ async function configOf(program: Program, files: Record<string, string>) {
 const BASE = "root.log.directory=/srv/log\ns3uploader.metadata.directory=/srv/meta\nmesos.work.directory=/srv/mesos\n";
 const S3 =
   "artifact.cache.directory=/srv/cache\ns3.endpoint=http://10.1.2.3:7480\ns3.access.key=AK\ns3.secret.key=SK\n";
-const machine = { localAddresses: ["192.0.2.10"] };
+const machine = { localAddresses: ["192.0.2.10"], libc: "/lib/x86_64-linux-gnu/libc.so.6" };
 
 Deno.test("permissionsFor() the uploader: its directories, the S3 endpoint and the metrics port only", async () => {
   const config = await configOf(UPLOADER, {
@@ -41,7 +41,10 @@ Deno.test("permissionsFor() the downloader: cache, sandboxes, its port and unix 
   const set = permissionsFor(config, machine);
   assert.deepEqual(set.write, ["/srv/cache", "/srv/mesos", "/srv/log", "/run/dl.sock"]);
   assert.deepEqual(set.net, ["10.1.2.3:7480", "127.0.0.1:7171", "unix:/run/dl.sock"]);
-  assert.deepEqual(set.run, ["tar"]);
+  assert.deepEqual(set.run, []);
+  assert.deepEqual(set.ffi, ["/lib/x86_64-linux-gnu/libc.so.6"]);
+  assert.ok(denoFlags(set).includes("--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6"));
+  assert.ok(!denoFlags(set).some((flag) => flag.startsWith("--allow-run")), "no --allow-run at all");
 });
 
 Deno.test("permissionsFor() without static keys adds the instance metadata service; AWS hosts without an endpoint", async () => {
@@ -86,7 +89,8 @@ Deno.test("permissionsFor() the executor: network unrestricted unless external a
   assert.equal(open.net, undefined);
   assert.ok(denoFlags(open).includes("--allow-net"));
   assert.deepEqual(open.env, ["MESOS_*", "AWS_*", "HOME"]);
-  assert.deepEqual(open.run, ["bash", "sudo", "kill", "ps", "tar", "gzip", "logrotate"]);
+  assert.deepEqual(open.run, ["bash", "sudo", "kill", "ps", "gzip", "logrotate"]);
+  assert.deepEqual(open.ffi, ["/lib/x86_64-linux-gnu/libc.so.6"]);
 
   files["singularity.executor.properties"] +=
     "executor.external.artifact.hosts=artifacts.example.com, cdn.example.com:8443\n";

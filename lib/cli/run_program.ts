@@ -54,6 +54,8 @@ export interface ProgramMain<T extends KeyTable> {
   positionals?: boolean;
   /** The program's work; resolves to the exit code. */
   run(context: RunContext<T>): Promise<number>;
+  /** For daemons: `--status` asks the running instance how it is doing; resolves to the exit code. */
+  status?(config: Config<T>): Promise<number>;
 }
 
 const COMMON_OPTIONS = {
@@ -80,9 +82,12 @@ export async function runProgram<T extends KeyTable>(main: ProgramMain<T>, argv:
   };
   let parsed;
   try {
-    const extra = Object.fromEntries(
-      Object.entries(main.options ?? {}).map(([name, option]) => [name, { type: option.type, short: option.short }]),
+    const extra: Record<string, { type: "boolean" | "string"; short?: string }> = Object.fromEntries(
+      Object.entries(main.options ?? {}).map((
+        [name, option],
+      ) => [name, option.short ? { type: option.type, short: option.short } : { type: option.type }]),
     );
+    if (main.status) extra.status = { type: "boolean" };
     parsed = parseArgs({
       args: argv,
       options: { ...COMMON_OPTIONS, ...extra },
@@ -119,6 +124,7 @@ export async function runProgram<T extends KeyTable>(main: ProgramMain<T>, argv:
   if (errors.length > 0) {
     return fail(`invalid configuration:\n${errors.map((error) => `  ${error}`).join("\n")}`, 1);
   }
+  if (values.status && main.status) return await main.status(config);
   const missing = await missingPermissions(permissionsFor(config, { localAddresses: [] }));
   if (missing.length > 0) {
     return fail(
@@ -167,6 +173,9 @@ export function usage<T extends KeyTable>(main: ProgramMain<T>): string {
     "  --config-dir DIR   directory of the property files (default /etc)",
     `                     reads, later overriding earlier: ${program.layers.map((layer) => layer.file).join(", ")}`,
     "  --print-config     print the effective configuration (secrets masked) and any errors, then exit",
+    ...(main.status
+      ? ["  --status           ask the running instance for its state (requests, downloads, queue), then exit"]
+      : []),
     ...Object.entries(main.options ?? {}).map(([name, option]) =>
       `  ${`--${name}${option.valueName ? ` ${option.valueName}` : ""}`.padEnd(19)}${option.help}`
     ),

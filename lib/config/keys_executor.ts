@@ -229,6 +229,13 @@ export const EXECUTOR_KEYS = {
     doc: "Request timeout for the downloader service (also sent as timeoutMillis).",
     era: "properties",
   },
+  "executor.external.artifact.timeout.millis": {
+    type: "integer",
+    default: "600000",
+    min: 1,
+    doc: "Time budget for downloading one external (URL) artifact.",
+    era: "new",
+  },
   "executor.external.artifact.hosts": {
     type: "list",
     default: "",

@@ -58,9 +58,10 @@ export const S3BASE_KEYS = {
   },
   "s3.downloader.chunk.size": {
     type: "integer",
-    default: "104857600",
+    default: "8388608",
     min: 1,
-    doc: "Size in bytes of each parallel ranged GET of an S3 artifact.",
+    doc:
+      "Size in bytes of each parallel ranged GET of an S3 artifact. The originals used 100 MiB; chunks are hashed in order with at most 32 MiB held ahead, so small chunks keep the 4 parallel requests busy.",
     era: "properties",
   },
   "s3.downloader.timeout.millis": {

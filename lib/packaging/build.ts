@@ -7,7 +7,7 @@
  */
 import { dirname, join, relative, resolve } from "node:path";
 import { loadConfig, type Program, PROGRAMS } from "../config/mod.ts";
-import { denoFlags, type PermissionSet, permissionsFor } from "../permissions.ts";
+import { denoFlags, type MachineFacts, type PermissionSet, permissionsFor } from "../permissions.ts";
 import { launcherScript } from "./launcher.ts";
 import { type FileChange, writeIfChanged } from "./write_if_changed.ts";
 
@@ -29,8 +29,8 @@ export interface BuildOptions {
   requireCompile?: boolean;
   /** The deno binary to build with and to ship for launchers. */
   deno?: string;
-  /** Addresses the local Mesos agent may answer on. */
-  localAddresses?: string[];
+  /** Facts about the target machine (its addresses, its C library). */
+  machine?: MachineFacts;
   /** Progress lines. */
   report?: (line: string) => void;
 }
@@ -43,6 +43,16 @@ export interface BuiltProgram {
   permissions: PermissionSet;
   changes: FileChange[];
 }
+
+/**
+ * The bundle is an ES module, but npm packages written as CommonJS (the AWS
+ * SDK) `require()` Node built-ins such as `node:crypto`; esbuild's shim needs
+ * a `require` in scope for that, which Node's `createRequire` provides.
+ */
+const REQUIRE_SHIM = new TextEncoder().encode(
+  'import { createRequire as __bundleCreateRequire } from "node:module";\n' +
+    "const require = __bundleCreateRequire(import.meta.url);\n",
+);
 
 const RUNTIME_MISSING = /Setting up base binary|Could not find denort|dl\.deno\.land|denort/;
 
@@ -61,7 +71,7 @@ export async function buildPrograms(options: BuildOptions): Promise<BuiltProgram
   let compileWorks = !Deno.env.get("SINGULARITY_SKIP_COMPILE");
   for (const program of options.programs ?? PROGRAMS) {
     const { config } = await loadConfig(program, { configDir: options.configDir, validate: false });
-    const permissions = permissionsFor(config, { localAddresses: options.localAddresses ?? [] });
+    const permissions = permissionsFor(config, options.machine ?? { localAddresses: [] });
     const target = join(options.binDir, program.binary);
     await Deno.mkdir(options.binDir, { recursive: true });
     let result: BuiltProgram | undefined;
@@ -148,7 +158,8 @@ async function bundleWithLauncher(
   }
   const changes: FileChange[] = [];
   try {
-    changes.push(await writeIfChanged(bundle, await Deno.readFile(temporary), 0o644));
+    const bundled = await Deno.readFile(temporary);
+    changes.push(await writeIfChanged(bundle, concat(REQUIRE_SHIM, bundled), 0o644));
   } finally {
     await Deno.remove(temporary).catch(() => {});
   }
@@ -206,6 +217,14 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
     fa.close();
     fb.close();
   }
+}
+
+/** Two byte arrays, one after the other. */
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Fills `buffer` as far as the file allows; the count read. */

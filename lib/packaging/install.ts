@@ -11,9 +11,11 @@
 import { join, resolve } from "node:path";
 import { ALL_LAYERS, type KeySpec, loadConfig, PROGRAMS } from "../config/mod.ts";
 import { propertyFileTemplate } from "../config/reference.ts";
+import type { MachineFacts } from "../permissions.ts";
 import { buildPrograms } from "./build.ts";
 import { cleanupCronEntry, DAEMONS, ownLogsLogrotate, systemdUnit } from "./system_files.ts";
 import { type FileChange, writeIfChanged } from "./write_if_changed.ts";
+import { pathExists } from "../path_exists.ts";
 
 /** Options of {@linkcode install} and {@linkcode uninstall}. */
 export interface InstallOptions {
@@ -27,8 +29,8 @@ export interface InstallOptions {
   dryRun?: boolean;
   /** Fail instead of falling back to bundle + launcher. */
   requireCompile?: boolean;
-  /** Addresses the local Mesos agent may answer on. */
-  localAddresses?: string[];
+  /** Facts about the target machine (its addresses, its C library). */
+  machine?: MachineFacts;
   /** Progress lines. */
   report?: (line: string) => void;
 }
@@ -78,7 +80,7 @@ export async function install(options: InstallOptions): Promise<FileChange[]> {
 
   for (const layer of ALL_LAYERS) {
     const path = join(layout.configDir, layer.file);
-    if (await exists(path)) {
+    if (await pathExists(path)) {
       note({ path, state: "kept" });
     } else if (options.dryRun) {
       note({ path, state: "created" });
@@ -96,7 +98,7 @@ export async function install(options: InstallOptions): Promise<FileChange[]> {
         const value = config.text(key);
         if (value === "" || !needsDirectory(spec, program.name)) continue;
         const path = value === layout.root || value.startsWith(`${layout.root}/`) ? value : join(layout.root, value);
-        if (await exists(path)) {
+        if (await pathExists(path)) {
           note({ path, state: "unchanged" });
         } else {
           if (!options.dryRun) await Deno.mkdir(path, { recursive: true, mode: 0o755 });
@@ -116,7 +118,7 @@ export async function install(options: InstallOptions): Promise<FileChange[]> {
       binDir: layout.binDir,
       libDir: layout.libDir,
       requireCompile: options.requireCompile,
-      localAddresses: options.localAddresses,
+      machine: options.machine,
     });
     for (const program of built) program.changes.forEach(note);
   }
@@ -130,7 +132,7 @@ export async function install(options: InstallOptions): Promise<FileChange[]> {
   ];
   for (const [path, text] of systemFiles) {
     if (options.dryRun) {
-      note({ path, state: await exists(path) ? "updated" : "created" });
+      note({ path, state: await pathExists(path) ? "updated" : "created" });
     } else {
       note(await writeIfChanged(path, new TextEncoder().encode(text), 0o644));
     }
@@ -155,14 +157,14 @@ export async function uninstall(options: InstallOptions): Promise<FileChange[]> 
     layout.logrotateFile,
   ];
   for (const path of paths) {
-    if (!await exists(path)) continue;
+    if (!await pathExists(path)) continue;
     if (!options.dryRun) await Deno.remove(path, { recursive: true });
     changes.push({ path, state: "removed" });
     report(`${options.dryRun ? "would be removed" : "removed"} ${path}`);
   }
   for (const layer of ALL_LAYERS) {
     const path = join(layout.configDir, layer.file);
-    if (await exists(path)) report(`kept ${path}`);
+    if (await pathExists(path)) report(`kept ${path}`);
   }
   return changes;
 }
@@ -170,15 +172,4 @@ export async function uninstall(options: InstallOptions): Promise<FileChange[]> 
 /** Directories the installer creates: those a program needs to exist. */
 function needsDirectory(spec: KeySpec, program: (typeof PROGRAMS)[number]["name"]): boolean {
   return spec.type === "directory" && (spec.mustExistFor?.includes(program) ?? false);
-}
-
-/** Whether a path exists (without following a dangling link into an error). */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

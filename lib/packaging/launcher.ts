@@ -52,6 +52,7 @@ export function launcherScript(binary: string, set: PermissionSet, layout: Launc
     "--ignore-env",
     ...list("--allow-sys", literal(set.sys)),
     ...list("--allow-run", literal(set.run)),
+    ...list("--allow-ffi", literal(set.ffi)),
   ];
   return [
     "#!/bin/sh",

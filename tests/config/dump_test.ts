@@ -46,7 +46,7 @@ Deno.test("formatConfig() lists every key sorted, with its source, secrets maske
     "s3.bucket.logs.access.key=***************MPLE  (<dir>/singularity.s3base.properties:4)",
     "s3.bucket.logs.secret.key=(OMITTED)  (<dir>/singularity.s3base.properties:3)",
     "s3.downloader.chunk.retries=3  (default)",
-    "s3.downloader.chunk.size=104857600  (default)",
+    "s3.downloader.chunk.size=8388608  (default)",
     "s3.downloader.chunk.timeout.millis=30000  (default)",
     "s3.downloader.http.download.path=/download  (default)",
     "s3.downloader.http.port=7070  (default)",

@@ -1,0 +1,721 @@
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import http from "node:http";
+import { join } from "node:path";
+import { openPageCacheDropper } from "../../lib/artifacts/page_cache.ts";
+import { DOWNLOADER, type DownloaderKeys } from "../../lib/config/mod.ts";
+import {
+  type ChunkedDownloadOptions,
+  downloadS3Object,
+  HOLD_LIMIT,
+  MAX_LANES,
+  MAX_UNDROPPED,
+  PIECE_SIZE,
+  S3DownloadError,
+} from "../../lib/s3/chunked_download.ts";
+import { OrderedMd5 } from "../../lib/s3/ordered_md5.ts";
+import { closeS3Clients, s3ClientFor } from "../../lib/s3/client.ts";
+import {
+  createTestBucket,
+  loadTestConfig,
+  requireS3Server,
+  S3_TEST_ENDPOINT,
+  type TestBucket,
+  type TestConfig,
+} from "../support/s3_server.ts";
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/** Closes the cached clients when the test's scope ends (declare it first so it runs last). */
+function closingClients(): Disposable {
+  return { [Symbol.dispose]: closeS3Clients };
+}
+
+/** `length` random bytes. */
+function randomBytes(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let offset = 0; offset < length; offset += 65536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65536, length)));
+  }
+  return bytes;
+}
+
+/** MD5 of `bytes`, lowercase hex. */
+function md5(bytes: Uint8Array): string {
+  return createHash("md5").update(bytes).digest("hex");
+}
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Bytes of `path` in the page cache, from util-linux `fincore`. */
+async function residentBytes(path: string): Promise<number> {
+  const { stdout } = await new Deno.Command("fincore", { args: ["--bytes", "--noheadings", "--output", "RES", path] })
+    .output();
+  return Number(new TextDecoder().decode(stdout).trim());
+}
+
+/** A downloader configuration against radosgw (or `endpoint`), with a bucket and a place for downloads. */
+interface Fixture extends AsyncDisposable {
+  setup: TestConfig<DownloaderKeys>;
+  s3: S3Client;
+  bucket: TestBucket;
+  /** A fresh destination path in the test's artifact cache. */
+  destination(name: string): string;
+  /** Puts `body` at `key`. */
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Options for `key` into `destination(key)`, with short test limits; `overrides` win. */
+  options(key: string, overrides?: Partial<ChunkedDownloadOptions>): ChunkedDownloadOptions;
+}
+
+async function fixture(label: string): Promise<Fixture> {
+  await requireS3Server();
+  const setup = await loadTestConfig<DownloaderKeys>(DOWNLOADER);
+  const s3 = s3ClientFor(setup.config);
+  const bucket = await createTestBucket(s3, label);
+  const cache = setup.config.text("artifact.cache.directory");
+  let counter = 0;
+  const self: Fixture = {
+    setup,
+    s3,
+    bucket,
+    destination: (name) => join(cache, `${name.replaceAll("/", "_")}.${counter++}.tmp`),
+    put: async (key, body) => {
+      await s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: body }));
+    },
+    options: (key, overrides = {}) => ({
+      client: s3,
+      bucket: bucket.name,
+      key,
+      destination: self.destination(key),
+      chunkSize: 64 * KIB,
+      chunkTimeoutMs: 5000,
+      chunkRetries: 2,
+      totalTimeoutMs: 20000,
+      ...overrides,
+    }),
+    [Symbol.asyncDispose]: async () => {
+      await bucket.remove();
+      await setup[Symbol.asyncDispose]();
+    },
+  };
+  return self;
+}
+
+/** What the proxy does with one request. */
+type ProxyAction =
+  | { kind: "pass" }
+  /** Answer only after `ms`. */
+  | { kind: "delay"; ms: number }
+  /** Send nothing (`afterBytes` undefined) or the headers and `afterBytes` of the body, then go silent. */
+  | { kind: "stall"; afterBytes?: number }
+  /** Send the headers and `afterBytes` of the body, then drop the connection (a server dying mid-transfer). */
+  | { kind: "kill"; afterBytes: number };
+
+/** One request as the proxy saw it. */
+interface ProxiedRequest {
+  method: string;
+  range: string | undefined;
+  /** First byte of the range, when ranged. */
+  first: number | undefined;
+  action: ProxyAction["kind"];
+  status?: number;
+  /** Body bytes passed to the client. */
+  sent: number;
+  outcome: "open" | "complete" | "cancelled" | "killed";
+}
+
+/** A proxy in front of radosgw that can stall or cut chosen requests. */
+interface RangeProxy extends AsyncDisposable {
+  endpoint: string;
+  requests: ProxiedRequest[];
+  /** The most requests open at one time. */
+  peakOpen: number;
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
+const HEAD_END = new TextEncoder().encode("\r\n\r\n");
+
+/**
+ * Starts an HTTP/1.1 proxy on 127.0.0.1:0 in front of the test S3 server
+ * (HEAD and GET only). Raw TCP towards the client, so it sees a client hang
+ * up at once; `node:http` upstream, which (unlike `fetch`) keeps the
+ * client's Host header, so SigV4 signatures still validate.
+ */
+function startRangeProxy(decide: (request: ProxiedRequest, index: number) => ProxyAction): RangeProxy {
+  const upstream = new URL(S3_TEST_ENDPOINT);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections = new Set<Deno.Conn>();
+  const requests: ProxiedRequest[] = [];
+  let open = 0;
+  const finish = (record: ProxiedRequest, outcome: ProxiedRequest["outcome"]) => {
+    if (record.outcome !== "open") return;
+    record.outcome = outcome;
+    open--;
+  };
+
+  /** Serves the requests of one client connection in turn. */
+  const serve = async (conn: Deno.Conn) => {
+    const reader = new HeadReader(conn);
+    for (let head = await reader.next(); head !== null; head = await reader.next()) {
+      const [requestLine, ...headerLines] = head.split("\r\n");
+      const [method, path] = requestLine.split(" ");
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(":");
+        const name = line.slice(0, colon).trim().toLowerCase();
+        if (!HOP_BY_HOP.has(name)) headers[name] = line.slice(colon + 1).trim();
+      }
+      const range = headers["range"];
+      const first = range === undefined ? undefined : Number(/^bytes=(\d+)-/.exec(range)?.[1]);
+      const record: ProxiedRequest = { method, range, first, action: "pass", sent: 0, outcome: "open" };
+      const action = decide(record, requests.length);
+      record.action = action.kind;
+      requests.push(record);
+      open++;
+      proxy.peakOpen = Math.max(proxy.peakOpen, open);
+      if (action.kind === "stall" && action.afterBytes === undefined) {
+        await reader.hangUp();
+        return finish(record, "cancelled");
+      }
+      if (action.kind === "delay") await new Promise((resolve) => setTimeout(resolve, action.ms));
+      const answer = await forward(upstream, method, path, headers);
+      record.status = answer.statusCode;
+      const limit = action.kind === "stall" || action.kind === "kill" ? action.afterBytes! : Infinity;
+      try {
+        let body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = answer;
+        if (method !== "HEAD" && answer.headers["content-length"] === undefined) {
+          // A chunked answer (an error document): pass it on with a length.
+          const parts: Uint8Array<ArrayBuffer>[] = [];
+          for await (const part of answer) parts.push(new Uint8Array(part));
+          const whole = new Uint8Array(await new Blob(parts).arrayBuffer());
+          answer.headers["content-length"] = String(whole.length);
+          body = [whole];
+        }
+        let out = `HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}\r\n`;
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (!HOP_BY_HOP.has(name) && value !== undefined) out += `${name}: ${value}\r\n`;
+        }
+        await writeAll(conn, new TextEncoder().encode(`${out}\r\n`));
+        if (method !== "HEAD") {
+          for await (const part of body) {
+            const take = part.subarray(0, limit - record.sent);
+            await writeAll(conn, take);
+            record.sent += take.length;
+            if (record.sent >= limit) break;
+          }
+        }
+      } catch {
+        return finish(record, "cancelled");
+      } finally {
+        answer.destroy();
+      }
+      if (record.sent >= limit) {
+        if (action.kind === "stall") await reader.hangUp();
+        return finish(record, action.kind === "kill" ? "killed" : "cancelled");
+      }
+      finish(record, "complete");
+    }
+  };
+
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      connections.add(conn);
+      serve(conn).catch(() => {}).finally(() => {
+        connections.delete(conn);
+        closeQuietly(conn);
+      });
+    }
+  })();
+  const proxy: RangeProxy = {
+    endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    requests,
+    peakOpen: 0,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      for (const conn of connections) closeQuietly(conn);
+      await accepting.catch(() => {});
+      await eventually(() => connections.size === 0, 2000, "proxy connections closed");
+    },
+  };
+  return proxy;
+}
+
+/** Reads request heads off a connection; GET and HEAD have no body. */
+class HeadReader {
+  readonly #conn: Deno.Conn;
+  #buffered = new Uint8Array(0);
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** The next request head (without the blank line), or null when the client hung up. */
+  async next(): Promise<string | null> {
+    while (true) {
+      const end = indexOf(this.#buffered, HEAD_END);
+      if (end >= 0) {
+        const head = new TextDecoder().decode(this.#buffered.subarray(0, end));
+        this.#buffered = this.#buffered.slice(end + HEAD_END.length);
+        return head;
+      }
+      const chunk = new Uint8Array(16 * 1024);
+      const n = await this.#conn.read(chunk).catch(() => null);
+      if (n === null) return null;
+      const joined = new Uint8Array(this.#buffered.length + n);
+      joined.set(this.#buffered);
+      joined.set(chunk.subarray(0, n), this.#buffered.length);
+      this.#buffered = joined;
+    }
+  }
+
+  /** Resolves when the client hangs up (it sends nothing more while waiting for an answer). */
+  async hangUp(): Promise<void> {
+    while ((await this.next()) !== null);
+  }
+}
+
+/** Sends one request upstream with the client's headers (Host included) and resolves with the answer. */
+function forward(
+  upstream: URL,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const outgoing = http.request(
+      { host: upstream.hostname, port: Number(upstream.port), method, path, headers, agent: false },
+      resolve,
+    );
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** A test configuration whose S3 endpoint is `proxy`. */
+async function proxiedConfig(proxy: RangeProxy): Promise<TestConfig<DownloaderKeys>> {
+  return await loadTestConfig<DownloaderKeys>(DOWNLOADER, { properties: { "s3.endpoint": proxy.endpoint } });
+}
+
+/** Waits until `condition` holds, failing after `ms`. */
+async function eventually(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Asserts `promise` rejects with an S3DownloadError whose message matches every pattern. */
+async function assertDownloadError(promise: Promise<unknown>, ...patterns: RegExp[]): Promise<S3DownloadError> {
+  let caught: unknown;
+  await assert.rejects(promise, (error) => {
+    caught = error;
+    return true;
+  });
+  assert.ok(caught instanceof S3DownloadError, `expected an S3DownloadError, got ${caught}`);
+  for (const pattern of patterns) assert.match(caught.message, pattern);
+  return caught;
+}
+
+Deno.test("downloadS3Object() downloads exact bytes and md5 for sizes around the chunk size", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("sizes");
+  const chunk = 64 * KIB;
+  for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 7, MIB + 3]) {
+    const body = randomBytes(size);
+    const key = `objects/size-${size}.bin`;
+    await f.put(key, body);
+    for (const known of [true, false]) {
+      const options = f.options(key, { size: known ? size : undefined });
+
+      const result = await downloadS3Object(options);
+
+      const what = `size ${size}, ${known ? "known" : "HEAD"} length`;
+      assert.deepEqual(result, { size, md5: md5(body), chunks: Math.ceil(size / chunk), retries: 0 }, what);
+      const written = await Deno.readFile(options.destination);
+      assert.equal(written.length, size, what);
+      assert.ok(written.every((byte, i) => byte === body[i]), `${what}: the file differs from the object`);
+    }
+  }
+});
+
+Deno.test("downloadS3Object() asks for exact ranges, several at once", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("ranges");
+  const size = MIB + 3;
+  const body = randomBytes(size);
+  await f.put("ranges.bin", body);
+  // Holding every answer back 100 ms makes the lanes' requests overlap.
+  await using proxy = startRangeProxy(() => ({ kind: "delay", ms: 100 }));
+  await using proxied = await proxiedConfig(proxy);
+  const options = f.options("ranges.bin", { client: s3ClientFor(proxied.config), size });
+
+  const result = await downloadS3Object(options);
+
+  assert.equal(result.md5, md5(body));
+  assert.equal(result.chunks, 17);
+  const expected = Array.from(
+    { length: 17 },
+    (_, k) => `bytes=${k * 64 * KIB}-${Math.min((k + 1) * 64 * KIB, size) - 1}`,
+  );
+  assert.deepEqual(proxy.requests.map((request) => request.range).sort(), expected.sort());
+  assert.equal(proxy.peakOpen, MAX_LANES);
+});
+
+Deno.test("downloadS3Object() fails on a wrong known size and leaves no file", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("wrong-size");
+  const body = randomBytes(200 * KIB);
+  await f.put("app.tar.gz", body);
+
+  const larger = f.options("app.tar.gz", { size: body.length + 1 });
+  await assertDownloadError(
+    downloadS3Object(larger),
+    /s3:\/\/test-wrong-size-[^/]+\/app\.tar\.gz/,
+    // Whichever answer comes first: chunk 1's Content-Range total, or the 416 for the range past the end.
+    /the object is 204800 bytes, not the expected 204801|InvalidRange \(HTTP 416\): .*shorter than the expected 204801/,
+    /after 1 attempt/,
+  );
+  assert.equal(await exists(larger.destination), false);
+
+  const smaller = f.options("app.tar.gz", { size: body.length - 1 });
+  await assertDownloadError(downloadS3Object(smaller), /the object is 204800 bytes, not the expected 204799/);
+  assert.equal(await exists(smaller.destination), false);
+
+  const empty = f.options("app.tar.gz", { size: 0 });
+  await assertDownloadError(downloadS3Object(empty), /the object is 204800 bytes, not the expected 0/);
+  assert.equal(await exists(empty.destination), false);
+});
+
+Deno.test("downloadS3Object() names bucket and key of a missing object and leaves no file", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("missing");
+  const where = new RegExp(`s3://${f.bucket.name}/no/such\\.key`);
+
+  const headed = f.options("no/such.key");
+  await assertDownloadError(downloadS3Object(headed), where, /HEAD failed after 1 attempt: NotFound \(HTTP 404\)/);
+  assert.equal(await exists(headed.destination), false);
+
+  const ranged = f.options("no/such.key", { size: 1000 });
+  await assertDownloadError(
+    downloadS3Object(ranged),
+    where,
+    /bytes 0-999 of 1000 \(chunk 1 of 1\) failed after 1 attempt: NoSuchKey \(HTTP 404\)/,
+  );
+  assert.equal(await exists(ranged.destination), false);
+});
+
+Deno.test("downloadS3Object() with a wrong secret fails at once and never shows the secret", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("secret");
+  await f.put("k", randomBytes(1000));
+  const secret = `wrong-secret-${crypto.randomUUID()}`;
+  await using wrong = await loadTestConfig<DownloaderKeys>(DOWNLOADER, { properties: { "s3.secret.key": secret } });
+
+  for (const size of [1000, undefined]) {
+    const options = f.options("k", { client: s3ClientFor(wrong.config), size });
+    const error = await assertDownloadError(
+      downloadS3Object(options),
+      /(SignatureDoesNotMatch|Forbidden) \(HTTP 403\).*check the access and secret key/,
+    );
+
+    assert.match(error.message, /failed after 1 attempt/);
+    const cause = error.cause as Error;
+    for (
+      const text of [error.message, String(error.stack), cause.message, String(cause.stack), JSON.stringify(cause)]
+    ) {
+      assert.ok(!text.includes(secret), `the secret appears in: ${text}`);
+    }
+    assert.equal(await exists(options.destination), false);
+  }
+});
+
+Deno.test("downloadS3Object() refuses an existing destination and leaves it alone", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("exists");
+  await f.put("k", randomBytes(10));
+  const options = f.options("k");
+  await Deno.writeTextFile(options.destination, "someone else's");
+
+  await assertDownloadError(downloadS3Object(options), /cannot create .*k\.\d+\.tmp/);
+
+  assert.equal(await Deno.readTextFile(options.destination), "someone else's");
+});
+
+Deno.test("downloadS3Object() cancelled by its signal cancels every request and leaves no file", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("abort");
+  const size = MIB;
+  await f.put("big.bin", randomBytes(size));
+  await using proxy = startRangeProxy(() => ({ kind: "stall", afterBytes: 16 * KIB }));
+  await using proxied = await proxiedConfig(proxy);
+  const controller = new AbortController();
+  const options = f.options("big.bin", { client: s3ClientFor(proxied.config), size, signal: controller.signal });
+
+  const download = downloadS3Object(options);
+  await eventually(() => proxy.requests.filter((r) => r.sent > 0).length === MAX_LANES, 5000, "all lanes receiving");
+  controller.abort(new Error("task killed"));
+
+  await assertDownloadError(download, /cancelled \(task killed\)/, /in flight: bytes 0-65535 of 1048576/);
+  assert.equal(await exists(options.destination), false);
+  await eventually(() => proxy.requests.every((r) => r.outcome !== "open"), 2000, "every request cancelled");
+  assert.deepEqual(proxy.requests.map((r) => r.outcome), Array(MAX_LANES).fill("cancelled"));
+
+  const already = f.options("big.bin", { client: s3ClientFor(proxied.config), size, signal: controller.signal });
+  await assertDownloadError(downloadS3Object(already), /cancelled \(task killed\); no chunk requested yet/);
+  assert.equal(await exists(already.destination), false);
+  assert.equal(proxy.requests.length, MAX_LANES);
+});
+
+Deno.test("downloadS3Object() retries a stalled chunk and resumes a killed one", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("retry");
+  const chunk = 4 * MIB;
+  const size = 3 * chunk + 5;
+  const body = randomBytes(size);
+  await f.put("retry.bin", body);
+  // Chunk 2 stalls once before its headers; chunk 3 dies once 2.5 MiB into its body.
+  const seen = new Map<number, number>();
+  await using proxy = startRangeProxy((request) => {
+    const first = request.first ?? -1;
+    seen.set(first, (seen.get(first) ?? 0) + 1);
+    if (first === chunk && seen.get(first) === 1) return { kind: "stall" };
+    if (first === 2 * chunk && seen.get(first) === 1) return { kind: "kill", afterBytes: 2.5 * MIB };
+    return { kind: "pass" };
+  });
+  await using proxied = await proxiedConfig(proxy);
+  const lines: string[] = [];
+  const options = f.options("retry.bin", {
+    client: s3ClientFor(proxied.config),
+    size,
+    chunkSize: chunk,
+    chunkTimeoutMs: 400,
+    log: (line) => lines.push(line),
+  });
+
+  const result = await downloadS3Object(options);
+
+  assert.deepEqual(result, { size, md5: md5(body), chunks: 4, retries: 2 });
+  assert.equal(md5(await Deno.readFile(options.destination)), md5(body));
+  const ranges = proxy.requests.map((request) => `${request.range} ${request.outcome}`).sort();
+  assert.deepEqual(
+    ranges,
+    [
+      `bytes=0-${chunk - 1} complete`,
+      `bytes=${chunk}-${2 * chunk - 1} cancelled`,
+      `bytes=${chunk}-${2 * chunk - 1} complete`,
+      // Two whole pieces were written before the connection died: the retry asks for the rest only.
+      `bytes=${2 * chunk + 2 * PIECE_SIZE}-${3 * chunk - 1} complete`,
+      `bytes=${2 * chunk}-${3 * chunk - 1} killed`,
+      `bytes=${3 * chunk}-${size - 1} complete`,
+    ].sort(),
+  );
+  assert.ok(
+    lines.some((line) => /chunk 2 of 4\): attempt 1 failed \(no answer within 400 ms/.test(line)),
+    lines.join("\n"),
+  );
+  assert.ok(lines.some((line) => /chunk 3 of 4\): attempt 1 failed .*resuming at byte 10485760/.test(line)));
+});
+
+Deno.test("downloadS3Object() fails when a chunk fails every attempt, cancelling the others", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("fail");
+  const size = MIB;
+  await f.put("fail.bin", randomBytes(size));
+  // Chunk 2 always dies mid-body; the others stall so they are in flight when it gives up.
+  await using proxy = startRangeProxy((request) =>
+    request.first === 64 * KIB ? { kind: "kill", afterBytes: 1000 } : { kind: "stall", afterBytes: 0 }
+  );
+  await using proxied = await proxiedConfig(proxy);
+  const options = f.options("fail.bin", { client: s3ClientFor(proxied.config), size, chunkRetries: 2 });
+
+  const error = await assertDownloadError(
+    downloadS3Object(options),
+    new RegExp(`s3://${f.bucket.name}/fail\\.bin: bytes 65536-131071 of 1048576 \\(chunk 2 of 16\\)`),
+    /failed after 3 attempts: /,
+    /aborted|ended after 1000 of 65536 bytes/,
+  );
+  assert.ok(error.cause instanceof Error);
+  assert.equal(await exists(options.destination), false);
+  await eventually(() => proxy.requests.every((r) => r.outcome !== "open"), 2000, "every request ended");
+  assert.equal(proxy.requests.filter((r) => r.first === 64 * KIB && r.outcome === "killed").length, 3);
+  assert.ok(proxy.requests.filter((r) => r.first !== 64 * KIB).every((r) => r.outcome === "cancelled"));
+});
+
+Deno.test("downloadS3Object() stops at the overall deadline", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("deadline");
+  await f.put("slow.bin", randomBytes(256 * KIB));
+  await using proxy = startRangeProxy(() => ({ kind: "stall" }));
+  await using proxied = await proxiedConfig(proxy);
+  const options = f.options("slow.bin", {
+    client: s3ClientFor(proxied.config),
+    size: 256 * KIB,
+    chunkTimeoutMs: 10_000,
+    totalTimeoutMs: 600,
+  });
+  const started = Date.now();
+
+  await assertDownloadError(
+    downloadS3Object(options),
+    /slow\.bin: not finished within 600 ms \(s3\.downloader\.timeout\.millis\); 0 of 262144 bytes written/,
+    /in flight: bytes 0-65535 of 262144 \(chunk 1 of 4\) attempt 1/,
+  );
+
+  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+  assert.equal(await exists(options.destination), false);
+  await eventually(() => proxy.requests.every((r) => r.outcome === "cancelled"), 2000, "every request cancelled");
+});
+
+Deno.test("downloadS3Object() keeps the page cache and the in-order hashing memory bounded", async () => {
+  using _clients = closingClients();
+  await using f = await fixture("bounded");
+  const size = 64 * MIB;
+  const body = randomBytes(size);
+  await f.put("big.bin", body);
+  const options = f.options("big.bin", { chunkSize: 8 * MIB, size });
+
+  // Sample the file's page cache while it downloads.
+  let peakResident = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      if (await exists(options.destination)) {
+        peakResident = Math.max(peakResident, await residentBytes(options.destination).catch(() => 0));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  const result = await downloadS3Object(options).finally(() => sampling = false);
+  await sampler;
+
+  assert.equal(result.md5, md5(body));
+  const after = await residentBytes(options.destination);
+  assert.ok(after <= MIB, `${after} bytes of the file in the page cache after the download`);
+  const bound = MAX_UNDROPPED + 2 * MAX_LANES * PIECE_SIZE;
+  assert.ok(peakResident <= bound, `${peakResident} bytes of the file in the page cache during the download`);
+
+  // The first chunk held back 1 s: the other lanes run ahead until the hold limit stops them.
+  await using proxy = startRangeProxy((request) =>
+    request.first === 0 ? { kind: "delay", ms: 1000 } : { kind: "pass" }
+  );
+  await using proxied = await proxiedConfig(proxy);
+  const lines: string[] = [];
+  const held = f.options("big.bin", {
+    client: s3ClientFor(proxied.config),
+    chunkSize: 8 * MIB,
+    size,
+    log: (line) => lines.push(line),
+  });
+
+  const second = await downloadS3Object(held);
+
+  assert.equal(second.md5, md5(body));
+  const peak = Number(/at most (\d+) bytes waiting for in-order hashing/.exec(lines.join("\n"))?.[1]);
+  assert.ok(peak > HOLD_LIMIT / 2, `only ${peak} bytes were held: the test did not make the lanes run ahead`);
+  assert.ok(peak <= HOLD_LIMIT + PIECE_SIZE, `${peak} bytes were held, more than the bound`);
+});
+
+Deno.test("OrderedMd5 hashes out-of-order pieces in order within its limit", async () => {
+  for (const worker of [false, true]) {
+    const data = randomBytes(40);
+    const released: number[] = [];
+    const md5er = new OrderedMd5({ limit: 20, worker, release: (buffer) => released.push(buffer.byteLength) });
+    const piece = (offset: number) => data.slice(offset, offset + 10);
+
+    assert.equal(md5er.offer(30, piece(30)), undefined);
+    assert.equal(md5er.offer(20, piece(20)), undefined);
+    const waiting = md5er.offer(10, piece(10));
+    assert.ok(waiting instanceof Promise, "a third piece ahead of the frontier must wait");
+    assert.equal(md5er.pending, 20);
+    assert.equal(md5er.offer(0, piece(0)), undefined);
+    await waiting;
+
+    assert.equal(md5er.frontier, 40);
+    assert.equal(await md5er.digest(), md5(data));
+    assert.equal(md5er.peakPending, 20 + 10, `worker ${worker}: the limit plus the frontier's piece at most`);
+    assert.deepEqual(released, [10, 10, 10, 10]);
+  }
+});
+
+Deno.test("OrderedMd5 rejects waiting pieces when closed", async () => {
+  const md5er = new OrderedMd5({ limit: 1 });
+  md5er.offer(10, new Uint8Array(1));
+  const waiting = md5er.offer(20, new Uint8Array(1));
+  assert.throws(() => md5er.offer(10, new Uint8Array(1)), /bytes at offset 10 were offered twice/);
+
+  md5er.close(new Error("download failed"));
+
+  await assert.rejects(waiting!, /download failed/);
+  await assert.rejects(md5er.offer(30, new Uint8Array(1))!, /download failed/);
+});
+
+Deno.test("openPageCacheDropper() evicts written ranges, and is a logged no-op without --allow-ffi", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "page-cache-test-" });
+  try {
+    const path = join(dir, "file.bin");
+    await Deno.writeFile(path, randomBytes(4 * MIB));
+    using dropper = openPageCacheDropper(path);
+    assert.equal(dropper.active, true);
+    assert.ok(await residentBytes(path) >= 4 * MIB);
+
+    await dropper.drop(0, 2 * MIB);
+    assert.equal(await residentBytes(path), 2 * MIB);
+    await dropper.drop(0, 4 * MIB);
+    assert.equal(await residentBytes(path), 0);
+
+    const script = join(dir, "no_ffi.ts");
+    const module = new URL("../../lib/artifacts/page_cache.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { openPageCacheDropper } from "${module}";
+const lines = [];
+const first = openPageCacheDropper("${path}", { log: (line) => lines.push(line) });
+const second = openPageCacheDropper("${path}", { log: (line) => lines.push(line) });
+await first.drop(0, 1024);
+console.log(JSON.stringify({ active: [first.active, second.active], lines }));`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-lock", "--allow-read", script],
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const seen = JSON.parse(new TextDecoder().decode(output.stdout));
+    assert.deepEqual(seen.active, [false, false]);
+    assert.equal(seen.lines.length, 1);
+    assert.match(seen.lines[0], /page cache of downloads is not dropped: no --allow-ffi permission/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
