@@ -5,15 +5,38 @@
  */
 import { runProgram } from "./lib/cli/run_program.ts";
 import { EXECUTOR, type ExecutorKeys } from "./lib/config/mod.ts";
+import { SingularityExecutor } from "./lib/executor/singularity_executor.ts";
+import { MesosExecutorDriver } from "./lib/mesos/driver.ts";
+import { ExecutorEnvironmentError, readExecutorEnvironment } from "./lib/mesos/environment.ts";
 
 if (import.meta.main) {
   Deno.exit(
     await runProgram<ExecutorKeys>({
       program: EXECUTOR,
-      run({ log }) {
-        // The work itself lands with issue #5.
-        log.error("executor behaviour is not implemented yet (issue #5)");
-        return Promise.resolve(1);
+      description: [
+        "Started by the Mesos agent as a custom executor (it reads MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID,",
+        "MESOS_AGENT_ENDPOINT, MESOS_SANDBOX, ...). Exit codes: 0 after an orderly stop, 1 when it gave up.",
+      ],
+      async run({ config, log }) {
+        let environment;
+        try {
+          environment = readExecutorEnvironment();
+        } catch (error) {
+          if (!(error instanceof ExecutorEnvironmentError)) throw error;
+          log.error(error.message);
+          console.error(`singularity-executor: ${error.message}`);
+          return 1;
+        }
+        const encoding = config.get("executor.mesos.encoding") === "json" ? "json" : "protobuf";
+        const driver = new MesosExecutorDriver({ environment, encoding, log });
+        const executor = new SingularityExecutor({
+          config,
+          sandbox: environment.sandbox,
+          executorUser: Deno.uid() === 0 ? "root" : Deno.env.get("USER") ?? String(Deno.uid()),
+          log: (line, taskId) => taskId ? log.with({ taskId }).info(line) : log.info(line),
+        });
+        Deno.addSignalListener("SIGTERM", () => driver.requestShutdown("SIGTERM"));
+        return await driver.run(executor.handlerFor(driver));
       },
     }, Deno.args),
   );

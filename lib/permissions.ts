@@ -82,8 +82,8 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
           ...agentHosts(config, machine),
           ...artifactHosts.split(",").map((host) => host.trim()),
         ]),
-        env: ["MESOS_*", ...AWS_ENV],
-        sys,
+        env: ["MESOS_*", "USER", ...AWS_ENV],
+        sys: [...sys, "uid"],
         run: unique(["bash", "sudo", "kill", "ps", "gzip", config.text("executor.logrotate.command")]),
         ffi: machine.libc ? [machine.libc] : [],
       };

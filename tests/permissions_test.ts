@@ -88,7 +88,7 @@ Deno.test("permissionsFor() the executor: network unrestricted unless external a
   const open = permissionsFor(await configOf(EXECUTOR, files), machine);
   assert.equal(open.net, undefined);
   assert.ok(denoFlags(open).includes("--allow-net"));
-  assert.deepEqual(open.env, ["MESOS_*", "AWS_*", "HOME"]);
+  assert.deepEqual(open.env, ["MESOS_*", "USER", "AWS_*", "HOME"]);
   assert.deepEqual(open.run, ["bash", "sudo", "kill", "ps", "gzip", "logrotate"]);
   assert.deepEqual(open.ffi, ["/lib/x86_64-linux-gnu/libc.so.6"]);
 

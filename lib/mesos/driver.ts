@@ -504,7 +504,12 @@ export class MesosExecutorDriver implements ExecutorDriver {
 function toLaunchedTask(task: TaskInfo): LaunchedTask {
   const nanoseconds = task.kill_policy?.grace_period?.nanoseconds;
   const environment: Record<string, string> = {};
-  for (const variable of task.command?.environment?.variables ?? []) {
+  // Singularity puts the task's environment on the executor's command; a task command's variables win.
+  const variables = [
+    ...(task.executor?.command?.environment?.variables ?? []),
+    ...(task.command?.environment?.variables ?? []),
+  ];
+  for (const variable of variables) {
     // Unresolved secrets are not passed on.
     if (variable.type === "SECRET") continue;
     environment[variable.name] = variable.value ?? "";
@@ -516,11 +521,11 @@ function toLaunchedTask(task: TaskInfo): LaunchedTask {
     name: task.name,
     data: task.data,
     killPolicyGracePeriodMs: nanoseconds === undefined ? undefined : Number(nanoseconds) / 1e6,
-    command: task.command === undefined ? undefined : {
-      value: task.command.value,
-      shell: task.command.shell ?? true,
-      arguments: task.command.arguments ?? [],
-      user: task.command.user,
+    command: {
+      value: task.command?.value,
+      shell: task.command?.shell ?? true,
+      arguments: task.command?.arguments ?? [],
+      user: task.command?.user,
       environment,
     },
     labels,

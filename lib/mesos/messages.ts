@@ -66,7 +66,11 @@ export interface TaskInfo {
   name: string;
   task_id: { value: string };
   agent_id: { value: string };
-  executor?: { executor_id: { value: string }; data?: Uint8Array };
+  executor?: {
+    executor_id: { value: string };
+    data?: Uint8Array;
+    command?: { environment?: { variables?: { name: string; value?: string; type?: string }[] } };
+  };
   command?: {
     value?: string;
     shell?: boolean;

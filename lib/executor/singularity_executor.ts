@@ -1,0 +1,228 @@
+/**
+ * The Singularity task layer behind the Mesos driver: for each LAUNCH, parse
+ * the executor data, write the task definition, stage the artifacts, write
+ * deploy.env and runner.sh, run `bash runner.sh` as a supervised process
+ * group, and report its end with the originals' messages; KILL runs the kill
+ * sequence (or cancels staging); SHUTDOWN kills everything. The executor
+ * exits after `executor.idle.shutdown.after.millis` without tasks.
+ *
+ * Log rotation and the S3 metadata hand-off plug in at `setUpLogs` and
+ * `tearDownLogs` (issue #6).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config, ExecutorKeys } from "../config/mod.ts";
+import type { ExecutorDriver, LaunchedTask, TaskHandler } from "../mesos/driver.ts";
+import { stageArtifacts } from "../artifacts/stage.ts";
+import { fetchS3Artifact } from "../s3/fetch_s3_artifact.ts";
+import { downloadThroughService } from "../s3/download_client.ts";
+import { type ExecutorData, parseExecutorData } from "./executor_data.ts";
+import { writeRunnerScripts } from "./runner_script.ts";
+import { buildTaskDefinition, deleteTaskDefinition, writeTaskDefinition } from "./task_definition.ts";
+import { sandboxName } from "./task_id.ts";
+import { TaskProcess } from "./task_process.ts";
+
+/** What the executor needs besides its configuration. */
+export interface ExecutorContext {
+  config: Config<ExecutorKeys>;
+  /** The Mesos sandbox (`MESOS_SANDBOX`). */
+  sandbox: string;
+  /** The OS user the executor runs as. */
+  executorUser: string;
+  log: (line: string, taskId?: string) => void;
+}
+
+interface TaskState {
+  taskId: string;
+  staging: AbortController;
+  process?: TaskProcess;
+  killed: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * The task handler for the driver.
+ *
+ * @example
+ * ```ts
+ * const executor = new SingularityExecutor(context);
+ * await driver.run(executor.handlerFor(driver));
+ * ```
+ */
+export class SingularityExecutor {
+  readonly #context: ExecutorContext;
+  readonly #tasks = new Map<string, TaskState>();
+  #idleTimer?: ReturnType<typeof setTimeout>;
+
+  constructor(context: ExecutorContext) {
+    this.#context = context;
+  }
+
+  /** The handler the driver calls; `driver` receives the status updates. */
+  handlerFor(driver: ExecutorDriver): TaskHandler {
+    this.#scheduleIdleExit(driver);
+    return {
+      launch: (task) => this.#launch(driver, task),
+      kill: (taskId, { gracePeriodMs }) => this.#kill(taskId, { gracePeriodMs }),
+      frameworkMessage: (data) => this.#frameworkMessage(data),
+      shutdown: async () => {
+        for (const taskId of this.#tasks.keys()) this.#kill(taskId, {});
+        await Promise.all([...this.#tasks.values()].map((task) => task.done));
+      },
+    };
+  }
+
+  #launch(driver: ExecutorDriver, task: LaunchedTask): void {
+    const { config, log } = this.#context;
+    if (this.#tasks.has(task.taskId)) {
+      log(`duplicate launch of ${task.taskId} ignored`, task.taskId);
+      return;
+    }
+    clearTimeout(this.#idleTimer);
+    const state: TaskState = {
+      taskId: task.taskId,
+      staging: new AbortController(),
+      killed: false,
+      done: Promise.resolve(),
+    };
+    this.#tasks.set(task.taskId, state);
+    const send = (status: string, message: string) =>
+      driver.sendStatus(task.taskId, status, {
+        message: message.slice(0, config.get("executor.status.update.max.task.message.length")),
+      });
+    state.done = this.#run(task, state, send).catch((error) => {
+      log(`launch of ${task.taskId} failed: ${(error as Error).message}`, task.taskId);
+      if (state.killed) send("TASK_KILLED", "Task killed before service process started");
+      else send("TASK_FAILED", `${(error as Error).message}`);
+    }).finally(() => {
+      this.#tasks.delete(task.taskId);
+      if (this.#tasks.size === 0) this.#scheduleIdleExit(driver);
+    });
+  }
+
+  async #run(task: LaunchedTask, state: TaskState, send: (status: string, message: string) => void): Promise<void> {
+    const { config, log } = this.#context;
+    let data: ExecutorData;
+    try {
+      data = parseExecutorData(task.data);
+    } catch (error) {
+      send("TASK_FAILED", `Invalid executor data: ${(error as Error).message}`);
+      return;
+    }
+    const sandbox = join(this.#context.sandbox, sandboxName(task.taskId));
+    await Deno.mkdir(sandbox, { recursive: true });
+    const definition = buildTaskDefinition(task.taskId, data, {
+      taskDirectory: sandbox,
+      executorPid: Deno.pid,
+      appDirectory: config.text("executor.task.app.directory"),
+      serviceLog: config.text("executor.task.service.log.path"),
+      serviceFinishedTailLog: config.text("executor.service.log.tail.file.name"),
+      bashLog: config.text("executor.task.bash.log.path"),
+      logrotateStateFile: config.text("executor.logrotate.state.file"),
+    });
+    const definitionPath = await writeTaskDefinition(
+      config.text("executor.global.task.definition.directory"),
+      config.text("executor.global.task.definition.suffix"),
+      definition,
+    );
+    send("TASK_STARTING", `Staging files... (executor pid: ${Deno.pid})`);
+    const useService = config.get("executor.use.local.download.service");
+    await stageArtifacts(
+      { embedded: data.embeddedArtifacts, s3: data.s3Artifacts, external: data.externalArtifacts },
+      sandbox,
+      {
+        cacheDirectory: config.text("artifact.cache.directory"),
+        fetchS3: (artifact, signal) =>
+          fetchS3Artifact(config, artifact, { signal, log: (line) => log(line, task.taskId) }),
+        downloadService: useService
+          ? (requests, signal) =>
+            downloadThroughService(requests, {
+              port: config.get("s3.downloader.http.port"),
+              path: config.text("s3.downloader.http.download.path"),
+              socket: config.text("s3.downloader.http.socket") || undefined,
+              timeoutMs: config.get("executor.local.download.service.timeout.millis"),
+            }, signal)
+          : undefined,
+        urlTimeoutMs: config.get("executor.external.artifact.timeout.millis"),
+        log: (line) => log(line, task.taskId),
+        warn: (line) => log(`WARN ${line}`, task.taskId),
+      },
+      state.staging.signal,
+    );
+    const user = data.user ?? config.required("executor.default.user");
+    await writeRunnerScripts(sandbox, {
+      taskId: task.taskId,
+      environment: Object.entries(task.command?.environment ?? {}).map(([name, value]) => ({ name, value })),
+      user,
+      executorUser: this.#context.executorUser,
+      cmd: data.cmd,
+      extraCmdLineArgs: data.extraCmdLineArgs,
+      maxOpenFiles: data.maxOpenFiles,
+      appDirectory: config.text("executor.task.app.directory"),
+      logsDirectory: config.text("executor.logrotate.to.directory"),
+      serviceLog: definition.serviceLogOut.slice(sandbox.length + 1),
+    });
+    if (state.killed) {
+      send("TASK_KILLED", "Task killed before service process started");
+      return;
+    }
+    const bashLog = config.text("executor.task.bash.log.path");
+    const process = TaskProcess.start({
+      command: ["bash", "-c", `exec bash runner.sh >> '${bashLog.replaceAll("'", `'\\''`)}' 2>&1`],
+      cwd: sandbox,
+      killAfterMs: data.sigKillProcessesAfterMillis ?? config.get("executor.hard.kill.after.millis"),
+      maxThreads: data.maxTaskThreads ?? config.get("executor.max.task.threads"),
+      checkThreadsEveryMs: config.get("executor.check.threads.every.millis"),
+      successfulExitCodes: data.successfulExitCodes,
+      log: (line) => log(line, task.taskId),
+    });
+    state.process = process;
+    send("TASK_RUNNING", `Task running process bash - (pid: ${process.pid})`);
+    const end = await process.finished;
+    send(end.state, end.message);
+    // After a failure the app directory stays for inspection (the cleanup job removes it later).
+    if (end.state !== "TASK_FAILED" && !data.preserveTaskSandboxAfterFinish) {
+      await Deno.remove(join(sandbox, config.text("executor.task.app.directory")), { recursive: true }).catch(() => {});
+      await deleteTaskDefinition(definitionPath);
+    }
+  }
+
+  #kill(taskId: string, options: { gracePeriodMs?: number; destroy?: boolean }): void {
+    const state = this.#tasks.get(taskId);
+    if (state === undefined) {
+      this.#context.log(`kill of unknown task ${taskId} ignored`, taskId);
+      return;
+    }
+    const again = state.killed;
+    state.killed = true;
+    if (state.process) {
+      state.process.kill(again ? { destroy: true } : options);
+    } else {
+      state.staging.abort(new Error("task killed during staging"));
+    }
+  }
+
+  #frameworkMessage(data: Uint8Array): void {
+    let message: { "@class"?: string; taskId?: { id?: string } };
+    try {
+      message = JSON.parse(new TextDecoder().decode(data));
+    } catch {
+      this.#context.log("framework message that is not JSON ignored");
+      return;
+    }
+    if (message["@class"] === ".SingularityTaskDestroyFrameworkMessage" && message.taskId?.id) {
+      this.#kill(message.taskId.id, { destroy: true });
+      return;
+    }
+    this.#context.log(`framework message ${message["@class"] ?? "(shell command)"} not handled yet`);
+  }
+
+  #scheduleIdleExit(driver: ExecutorDriver): void {
+    clearTimeout(this.#idleTimer);
+    const after = this.#context.config.get("executor.idle.shutdown.after.millis");
+    this.#idleTimer = setTimeout(() => {
+      if (this.#tasks.size === 0) driver.stop(`no task for ${after} ms`);
+    }, after);
+  }
+}

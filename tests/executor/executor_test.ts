@@ -1,0 +1,169 @@
+/**
+ * singularity-executor end to end under the fake Mesos agent: the real
+ * main_executor.ts as a child process, real tasks through bash runner.sh.
+ */
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+import { EXECUTOR } from "../../lib/config/mod.ts";
+import { FakeAgent, taskInfo } from "../support/fake_agent.ts";
+import { writeTestConfigDir } from "../support/s3_server.ts";
+
+const MAIN = resolve(import.meta.dirname!, "../../main_executor.ts");
+const TASK_ID = "my-request-deploy1-1700000000000-1-host_a-rack_1";
+
+async function ensureUser(name: string): Promise<void> {
+  const found = await new Deno.Command("id", { args: ["-u", name], stdout: "null", stderr: "null" }).output();
+  if (!found.success) {
+    const made = await new Deno.Command("useradd", { args: ["--system", "--no-create-home", name] }).output();
+    assert.equal(made.code, 0, `useradd ${name}`);
+  }
+}
+
+async function start(properties: Record<string, string> = {}) {
+  const state = await Deno.makeTempDir({ prefix: "executor-state-" });
+  await Deno.mkdir(join(state, "tasks"));
+  await Deno.mkdir(join(state, "logrotate"));
+  const setup = await writeTestConfigDir(EXECUTOR, {
+    properties: {
+      "executor.default.user": "root",
+      "executor.global.task.definition.directory": join(state, "tasks"),
+      "executor.logrotate.config.folder": join(state, "logrotate"),
+      "executor.idle.shutdown.after.millis": "800",
+      "executor.check.threads.every.millis": "200",
+      ...properties,
+    },
+  });
+  const agent = await FakeAgent.start();
+  const executor = await agent.launchExecutor({
+    command: [Deno.execPath(), "run", "-A", MAIN, "--config-dir", setup.dir],
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  });
+  await agent.waitFor(() => agent.subscribeCount >= 1, 15_000, "subscribed");
+  const launch = (data: unknown, extra: Record<string, unknown> = {}) =>
+    agent.launch(taskInfo({ id: TASK_ID, data: typeof data === "string" ? data : JSON.stringify(data), ...extra }));
+  const messages = (id = TASK_ID) =>
+    agent.updates.filter((u) => u.taskId === id && u.outcome === "applied").map((u) => [u.state, u.message]);
+  return {
+    agent,
+    executor,
+    launch,
+    messages,
+    taskDir: () => join(executor.sandbox, TASK_ID),
+    definitions: () => [...Deno.readDirSync(join(state, "tasks"))].map((e) => e.name),
+    async [Symbol.asyncDispose]() {
+      await agent.close();
+      await setup[Symbol.asyncDispose]();
+      await Deno.remove(state, { recursive: true });
+      await Deno.remove(executor.sandbox, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+Deno.test("executor: a task runs to TASK_FINISHED with the originals' messages; app/ and the definition are removed", async () => {
+  await using env = await start();
+  env.launch({
+    cmd: 'echo out; echo err >&2; cat ../config.txt; echo "$GREETING"',
+    embeddedArtifacts: [{ name: "c", filename: "config.txt", content: btoa("from an artifact\n") }],
+  }, { environment: { GREETING: 'hi "there" `x` !bang' } });
+  assert.equal((await env.executor.status).code, 0, env.executor.stderr);
+  const pid = env.executor.pid;
+  const updates = env.messages();
+  assert.deepEqual(updates.map(([state]) => state), ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]);
+  assert.equal(updates[0][1], `Staging files... (executor pid: ${pid})`);
+  assert.match(updates[1][1]!, /^Task running process bash - \(pid: \d+\)$/);
+  assert.equal(updates[2][1], "Process exited normally with code 0");
+  assert.equal(
+    await Deno.readTextFile(join(env.taskDir(), "service.log")),
+    'out\nerr\nfrom an artifact\nhi "there" `x` !bang\n',
+  );
+  await assert.rejects(Deno.stat(join(env.taskDir(), "app")), Deno.errors.NotFound);
+  assert.deepEqual(env.definitions(), []);
+  assert.deepEqual(env.agent.agentUpdates, []);
+});
+
+Deno.test("executor: a non-zero exit is TASK_FAILED; app/ and the task definition stay for the cleanup job", async () => {
+  await using env = await start();
+  env.launch({ cmd: "exit 3" });
+  await env.executor.status;
+  assert.deepEqual(env.messages().at(-1), ["TASK_FAILED", "Process failed with code 3"]);
+  assert.ok((await Deno.stat(join(env.taskDir(), "app"))).isDirectory);
+  assert.deepEqual(env.definitions(), [`${TASK_ID}.task.json`]);
+});
+
+Deno.test("executor: successfulExitCodes decide FINISHED", async () => {
+  await using env = await start();
+  env.launch({ cmd: "exit 3", successfulExitCodes: [0, 3] });
+  await env.executor.status;
+  assert.deepEqual(env.messages().at(-1), ["TASK_FINISHED", "Process exited normally with code 3"]);
+});
+
+Deno.test("executor: malformed executor data gives a terminal status that says what was wrong; the executor exits cleanly", async () => {
+  await using env = await start();
+  env.launch({ successfulExitCodes: [0] });
+  assert.equal((await env.executor.status).code, 0);
+  const [state, message] = env.messages().at(-1)!;
+  assert.equal(state, "TASK_FAILED");
+  assert.match(message!, /^Invalid executor data: .*cmd/);
+  assert.ok(message!.length <= 80);
+});
+
+Deno.test("executor: runs the task as its user through sudo", async () => {
+  await ensureUser("sgtest");
+  await using env = await start();
+  env.launch({ cmd: "id -un; touch made-by-task", user: "sgtest" });
+  await env.executor.status;
+  assert.deepEqual(env.messages().at(-1)?.[0], "TASK_FINISHED");
+  assert.equal(await Deno.readTextFile(join(env.taskDir(), "service.log")), "sgtest\n");
+});
+
+Deno.test("executor: KILL of a SIGTERM-ignoring task with grandchildren: SIGKILL after sigKillProcessesAfterMillis", async () => {
+  await using env = await start();
+  env.launch({ cmd: "trap '' TERM; (trap '' TERM; sleep 60) & sleep 60; wait", sigKillProcessesAfterMillis: 500 });
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_RUNNING", 10_000, "RUNNING");
+  env.agent.kill(TASK_ID);
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_KILLED", 10_000, "KILLED");
+  assert.deepEqual(env.messages().at(-1), ["TASK_KILLED", "Task killed forcibly after waiting at least 500 ms"]);
+  assert.equal((await env.executor.status).code, 0);
+  const leftovers = await new Deno.Command("pgrep", { args: ["-f", "sleep 60"], stdout: "piped" }).output();
+  assert.equal(new TextDecoder().decode(leftovers.stdout).trim(), "", "a task process survived the kill");
+});
+
+Deno.test("executor: a thread bomb over maxTaskThreads is TASK_FAILED with the count", async () => {
+  await using env = await start();
+  env.launch({ cmd: "for i in $(seq 1 20); do sleep 30 & done; wait", maxTaskThreads: 8 });
+  await env.executor.status;
+  const [state, message] = env.messages().at(-1)!;
+  assert.equal(state, "TASK_FAILED");
+  assert.match(message!, /^Task used \d+ threads and was killed \(max 8\)$/);
+});
+
+Deno.test("executor: KILL during a slow download cancels staging: TASK_KILLED before the process started", async () => {
+  await using env = await start();
+  let release!: () => void;
+  const stalled = new Promise<void>((resolve) => release = resolve);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    await stalled;
+    return new Response("late");
+  });
+  try {
+    env.launch({
+      cmd: "echo never",
+      externalArtifacts: [{ name: "slow", filename: "slow.bin", url: `http://127.0.0.1:${server.addr.port}/slow` }],
+    });
+    await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_STARTING", 10_000, "STARTING");
+    env.agent.kill(TASK_ID);
+    await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_KILLED", 10_000, "KILLED");
+    assert.deepEqual(env.messages().at(-1), ["TASK_KILLED", "Task killed before service process started"]);
+    await assert.rejects(Deno.stat(join(env.taskDir(), "service.log")), Deno.errors.NotFound);
+  } finally {
+    release();
+    await server.shutdown();
+  }
+});
+
+Deno.test("executor: with no task for executor.idle.shutdown.after.millis it exits 0", async () => {
+  await using env = await start({ "executor.idle.shutdown.after.millis": "300" });
+  const started = Date.now();
+  assert.equal((await env.executor.status).code, 0);
+  assert.ok(Date.now() - started < 10_000);
+});
