@@ -161,6 +161,30 @@ Deno.test("executor: KILL during a slow download cancels staging: TASK_KILLED be
   }
 });
 
+Deno.test("executor: an agent restart mid-task keeps the task running and loses no update", async () => {
+  await using env = await start();
+  const marker = "survived-the-restart";
+  // The task runs in app/ (removed after success); it leaves its marker in the sandbox root.
+  env.launch({ cmd: `sleep 2; touch ../${marker}` });
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_RUNNING", 10_000, "RUNNING");
+  await env.agent.restart({ downForMs: 300, notReadyForMs: 300, reregistrationTimeoutMs: 1500 });
+  await env.agent.waitFor(() => env.agent.subscribeCount === 2, 10_000, "resubscribed");
+  assert.equal((await env.executor.status).code, 0, env.executor.stderr);
+  assert.deepEqual(env.messages().map(([state]) => state), ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]);
+  assert.ok((await Deno.stat(join(env.taskDir(), marker))).isFile, "the task ran to its end across the restart");
+  assert.deepEqual(env.agent.agentUpdates, []);
+});
+
+Deno.test("executor: SIGTERM kills the running task, reports TASK_KILLED and exits 0", async () => {
+  await using env = await start();
+  env.launch({ cmd: "sleep 60", sigKillProcessesAfterMillis: 300 });
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_RUNNING", 10_000, "RUNNING");
+  Deno.kill(env.executor.pid, "SIGTERM");
+  assert.equal((await env.executor.status).code, 0, env.executor.stderr);
+  assert.equal(env.agent.taskState(TASK_ID), "TASK_KILLED");
+  assert.deepEqual(env.agent.agentUpdates, []);
+});
+
 Deno.test("executor: with no task for executor.idle.shutdown.after.millis it exits 0", async () => {
   await using env = await start({ "executor.idle.shutdown.after.millis": "300" });
   const started = Date.now();
