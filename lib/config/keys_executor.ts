@@ -243,6 +243,37 @@ export const EXECUTOR_KEYS = {
       "Hosts (host or host:port) external URL artifacts may come from. Empty: any host, which leaves the executor's network access unrestricted.",
     era: "new",
   },
+  "executor.artifact.signature.verification.command": {
+    type: "list",
+    default: "/usr/bin/gpg,--batch,--verify,{artifactSignaturePath},{artifactPath}",
+    doc:
+      "Command that checks an S3 artifact's signature, as comma-separated argv (no shell). {artifactPath} and {artifactSignaturePath} are the cache paths; exit code 0 means valid. (The originals' default passed only the signature, which gpg cannot match to an md5-prefixed cache name.)",
+    era: "later",
+  },
+  "executor.artifact.signature.fail.on.invalid": {
+    type: "boolean",
+    default: "true",
+    doc: "Fail the task when the signature command exits non-zero (false: log it and go on).",
+    era: "later",
+  },
+  "executor.artifact.signature.fail.on.artifact.without.signature": {
+    type: "boolean",
+    default: "false",
+    doc: "When a task has signatures, fail it if one of its S3 artifacts has none (false: log it).",
+    era: "later",
+  },
+  "executor.artifact.signature.fail.on.signature.without.artifact": {
+    type: "boolean",
+    default: "false",
+    doc: "Fail the task when a signature names an artifact the task does not have (false: log it).",
+    era: "later",
+  },
+  "executor.artifact.signature.output.file": {
+    type: "relative-path",
+    default: "executor.gpg.out",
+    doc: "File in the task sandbox the signature command's output is appended to.",
+    era: "later",
+  },
   "executor.mesos.encoding": {
     type: "string",
     default: "protobuf",

@@ -14,6 +14,10 @@
 import { join } from "node:path";
 import type { Config, ExecutorKeys } from "../config/mod.ts";
 import type { ExecutorDriver, LaunchedTask, TaskHandler } from "../mesos/driver.ts";
+import type { S3Artifact } from "../artifacts/artifact.ts";
+import { type ArtifactList, listedArtifacts } from "../artifacts/artifact_list.ts";
+import { cacheName } from "../artifacts/cache.ts";
+import { signatureSettings, verifyArtifactSignatures } from "../artifacts/signatures.ts";
 import { stageArtifacts } from "../artifacts/stage.ts";
 import { fetchS3Artifact } from "../s3/fetch_s3_artifact.ts";
 import { downloadThroughService } from "../s3/download_client.ts";
@@ -127,29 +131,7 @@ export class SingularityExecutor {
       definition,
     );
     send("TASK_STARTING", `Staging files... (executor pid: ${Deno.pid})`);
-    const useService = config.get("executor.use.local.download.service");
-    await stageArtifacts(
-      { embedded: data.embeddedArtifacts, s3: data.s3Artifacts, external: data.externalArtifacts },
-      sandbox,
-      {
-        cacheDirectory: config.text("artifact.cache.directory"),
-        fetchS3: (artifact, signal) =>
-          fetchS3Artifact(config, artifact, { signal, log: (line) => log(line, task.taskId) }),
-        downloadService: useService
-          ? (requests, signal) =>
-            downloadThroughService(requests, {
-              port: config.get("s3.downloader.http.port"),
-              path: config.text("s3.downloader.http.download.path"),
-              socket: config.text("s3.downloader.http.socket") || undefined,
-              timeoutMs: config.get("executor.local.download.service.timeout.millis"),
-            }, signal)
-          : undefined,
-        urlTimeoutMs: config.get("executor.external.artifact.timeout.millis"),
-        log: (line) => log(line, task.taskId),
-        warn: (line) => log(`WARN ${line}`, task.taskId),
-      },
-      state.staging.signal,
-    );
+    await this.#stage(task.taskId, data, sandbox, state.staging.signal);
     const user = data.user ?? config.required("executor.default.user");
     await writeRunnerScripts(sandbox, {
       taskId: task.taskId,
@@ -185,6 +167,72 @@ export class SingularityExecutor {
     if (end.state !== "TASK_FAILED" && !data.preserveTaskSandboxAfterFinish) {
       await Deno.remove(join(sandbox, config.text("executor.task.app.directory")), { recursive: true }).catch(() => {});
       await deleteTaskDefinition(definitionPath);
+    }
+  }
+
+  /**
+   * Artifacts in the originals' order, their signatures checked, then the
+   * artifacts named by artifact lists (one level), checked the same way.
+   */
+  async #stage(taskId: string, data: ExecutorData, sandbox: string, signal: AbortSignal): Promise<void> {
+    const { config, log } = this.#context;
+    const useService = config.get("executor.use.local.download.service");
+    const cacheDirectory = config.text("artifact.cache.directory");
+    const services = {
+      cacheDirectory,
+      fetchS3: (artifact: S3Artifact, abort: AbortSignal) =>
+        fetchS3Artifact(config, artifact, { signal: abort, log: (line) => log(line, taskId) }),
+      downloadService: useService
+        ? (requests: { artifact: S3Artifact; targetDirectory: string }[], abort: AbortSignal) =>
+          downloadThroughService(requests, {
+            port: config.get("s3.downloader.http.port"),
+            path: config.text("s3.downloader.http.download.path"),
+            socket: config.text("s3.downloader.http.socket") || undefined,
+            timeoutMs: config.get("executor.local.download.service.timeout.millis"),
+          }, abort)
+        : undefined,
+      urlTimeoutMs: config.get("executor.external.artifact.timeout.millis"),
+      log: (line: string) => log(line, taskId),
+      warn: (line: string) => log(`WARN ${line}`, taskId),
+    };
+    const stageAndVerify = async (artifacts: ArtifactList) => {
+      await stageArtifacts(
+        {
+          embedded: artifacts.embedded,
+          s3: [...artifacts.s3, ...artifacts.s3Signatures],
+          external: artifacts.external,
+        },
+        sandbox,
+        services,
+        signal,
+      );
+      const cached = (artifact: S3Artifact) => join(cacheDirectory, cacheName(artifact));
+      await verifyArtifactSignatures({
+        ...signatureSettings(config),
+        artifacts: artifacts.s3.map((artifact) => ({ artifact, path: cached(artifact) })),
+        signatures: artifacts.s3Signatures.map((signature) => ({ signature, path: cached(signature) })),
+        sandbox,
+        signal,
+        log: services.log,
+        warn: services.warn,
+      });
+    };
+    await stageAndVerify({
+      embedded: data.embeddedArtifacts,
+      s3: data.s3Artifacts,
+      s3Signatures: data.s3ArtifactSignatures,
+      external: data.externalArtifacts,
+    });
+    const listed = await listedArtifacts(
+      [...data.s3Artifacts, ...data.s3ArtifactSignatures, ...data.externalArtifacts],
+      sandbox,
+      {
+        log: services.log,
+        warn: services.warn,
+      },
+    );
+    if (listed.embedded.length + listed.s3.length + listed.s3Signatures.length + listed.external.length > 0) {
+      await stageAndVerify(listed);
     }
   }
 

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { EXECUTOR } from "../../lib/config/mod.ts";
 import { FakeAgent, taskInfo } from "../support/fake_agent.ts";
-import { writeTestConfigDir } from "../support/s3_server.ts";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { closeS3Clients, s3ClientFor } from "../../lib/s3/client.ts";
+import { createTestBucket, loadTestConfig, writeTestConfigDir } from "../support/s3_server.ts";
 
 const MAIN = resolve(import.meta.dirname!, "../../main_executor.ts");
 const TASK_ID = "my-request-deploy1-1700000000000-1-host_a-rack_1";
@@ -183,6 +185,63 @@ Deno.test("executor: SIGTERM kills the running task, reports TASK_KILLED and exi
   assert.equal((await env.executor.status).code, 0, env.executor.stderr);
   assert.equal(env.agent.taskState(TASK_ID), "TASK_KILLED");
   assert.deepEqual(env.agent.agentUpdates, []);
+});
+
+Deno.test("executor: S3 artifacts with signatures are verified; an artifact list adds one more level of artifacts", async () => {
+  const client = await loadTestConfig(EXECUTOR, { validate: false });
+  const s3 = s3ClientFor(client.config);
+  const bucket = await createTestBucket(s3, "executor-signed");
+  try {
+    const put = (key: string, text: string) =>
+      s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: text }));
+    await put("app.bin", "application\n");
+    await put("app.bin.sig", "ok\n");
+    await put("bad.bin", "other\n");
+    await put("bad.bin.sig", "forged\n");
+    await put(
+      "list.json",
+      JSON.stringify({
+        embeddedArtifacts: [{ name: "listed", filename: "listed.txt", content: btoa("from the list\n") }],
+      }),
+    );
+    const verifier = 'bash,-c,test "$(cat "$0")" = ok,{artifactSignaturePath}';
+    const s3Artifact = (key: string, extra: Record<string, unknown> = {}) => ({
+      name: key,
+      filename: key,
+      s3Bucket: bucket.name,
+      s3ObjectKey: key,
+      ...extra,
+    });
+    const signature = (key: string) => ({ ...s3Artifact(`${key}.sig`), artifactFilename: key });
+    {
+      await using env = await start({ "executor.artifact.signature.verification.command": verifier });
+      env.launch({
+        cmd: "cat ../app.bin ../listed.txt",
+        s3Artifacts: [s3Artifact("app.bin"), s3Artifact("list.json", { isArtifactList: true })],
+        s3ArtifactSignatures: [signature("app.bin")],
+      });
+      await env.executor.status;
+      assert.deepEqual(env.messages().at(-1)?.[0], "TASK_FINISHED", JSON.stringify(env.messages()));
+      assert.equal(await Deno.readTextFile(join(env.taskDir(), "service.log")), "application\nfrom the list\n");
+    }
+    {
+      await using env = await start({ "executor.artifact.signature.verification.command": verifier });
+      env.launch({
+        cmd: "echo never",
+        s3Artifacts: [s3Artifact("bad.bin")],
+        s3ArtifactSignatures: [signature("bad.bin")],
+      });
+      await env.executor.status;
+      const [state, message] = env.messages().at(-1)!;
+      assert.equal(state, "TASK_FAILED");
+      assert.match(message!, /^signature bad\.bin\.sig of artifact bad\.bin: invalid: /);
+      await assert.rejects(Deno.stat(join(env.taskDir(), "service.log")), Deno.errors.NotFound);
+    }
+  } finally {
+    await bucket.remove();
+    closeS3Clients();
+    await client[Symbol.asyncDispose]();
+  }
 });
 
 Deno.test("executor: with no task for executor.idle.shutdown.after.millis it exits 0", async () => {
