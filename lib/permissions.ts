@@ -13,6 +13,7 @@
  * @module
  */
 import type { Config } from "./config/mod.ts";
+import { shellCommandPrograms, shellCommandsConfig } from "./executor/shell_commands.ts";
 
 /** Deno permissions of one program. */
 export interface PermissionSet {
@@ -84,7 +85,16 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         ]),
         env: ["MESOS_*", "USER", ...AWS_ENV],
         sys: [...sys, "uid"],
-        run: unique(["bash", "sudo", "kill", "ps", "gzip", config.text("executor.logrotate.command")]),
+        run: unique([
+          "bash",
+          "sudo",
+          "kill",
+          "ps",
+          "gzip",
+          config.text("executor.logrotate.command"),
+          ...signatureCommand(config),
+          ...shellCommandPrograms(shellCommandsConfig(config)),
+        ]),
         ffi: machine.libc ? [machine.libc] : [],
       };
     }
@@ -217,6 +227,12 @@ function agentHosts(config: Config, machine: MachineFacts): string[] {
 function singularityHosts(config: Config): string[] {
   const hosts = config.text("singularity.hosts");
   return hosts === "" ? [] : hosts.split(",").map((host) => host.trim());
+}
+
+/** The program that verifies artifact signatures. */
+function signatureCommand(config: Config): string[] {
+  const [program] = config.text("executor.artifact.signature.verification.command").split(",").map((s) => s.trim());
+  return program ? [program] : [];
 }
 
 /** The values without repeats, in first-seen order. */

@@ -83,13 +83,14 @@ Deno.test("permissionsFor() the executor: network unrestricted unless external a
     "singularity.base.properties": BASE,
     "singularity.s3base.properties": S3,
     "singularity.executor.properties":
-      "executor.global.task.definition.directory=/srv/tasks\nmesos.agent.host=agent1\n",
+      "executor.global.task.definition.directory=/srv/tasks\nmesos.agent.host=agent1\n" +
+      'executor.shell.command.jstack=["/usr/bin/jstack","-l","{PID}"]\n',
   };
   const open = permissionsFor(await configOf(EXECUTOR, files), machine);
   assert.equal(open.net, undefined);
   assert.ok(denoFlags(open).includes("--allow-net"));
   assert.deepEqual(open.env, ["MESOS_*", "USER", "AWS_*", "HOME"]);
-  assert.deepEqual(open.run, ["bash", "sudo", "kill", "ps", "gzip", "logrotate"]);
+  assert.deepEqual(open.run, ["bash", "sudo", "kill", "ps", "gzip", "logrotate", "/usr/bin/gpg", "/usr/bin/jstack"]);
   assert.deepEqual(open.ffi, ["/lib/x86_64-linux-gnu/libc.so.6"]);
 
   files["singularity.executor.properties"] +=

@@ -274,6 +274,31 @@ export const EXECUTOR_KEYS = {
     doc: "File in the task sandbox the signature command's output is appended to.",
     era: "later",
   },
+  "executor.shell.command.<name>": {
+    type: "string",
+    doc:
+      'A shell command the scheduler may run by name: a JSON array of argv strings, e.g. ["jstack","-l","{PID}"]; {PID} becomes the task\'s pid (or the pid file\'s content) and {USER} the task\'s user. executor.shell.command.<name>.option.<option>=<flag> appends a flag when a request names the option; executor.shell.command.<name>.skip.command.prefix=true runs it without the prefix.',
+    era: "later",
+  },
+  "executor.shell.commands.prefix": {
+    type: "list",
+    default: "",
+    doc: "argv elements put before every shell command (placeholders apply), e.g. sudo,-u,{USER}.",
+    era: "later",
+  },
+  "executor.shell.commands.out.file": {
+    type: "relative-path",
+    default: "executor.commands.{NAME}.{TIMESTAMP}.log",
+    doc:
+      "Shell command output file in the sandbox; {NAME} is the request's logfileName or the command name, {TIMESTAMP} the request's timestamp.",
+    era: "later",
+  },
+  "executor.shell.commands.pid.file": {
+    type: "relative-path",
+    default: ".task-pid",
+    doc: "File in the sandbox whose content, when it exists, is the pid {PID} stands for.",
+    era: "later",
+  },
   "executor.mesos.encoding": {
     type: "string",
     default: "protobuf",

@@ -24,6 +24,13 @@ import { downloadThroughService } from "../s3/download_client.ts";
 import { type ExecutorData, parseExecutorData } from "./executor_data.ts";
 import { writeRunnerScripts } from "./runner_script.ts";
 import { buildTaskDefinition, deleteTaskDefinition, writeTaskDefinition } from "./task_definition.ts";
+import {
+  encodeShellCommandUpdate,
+  parseFrameworkMessage,
+  runShellCommand,
+  type ShellCommandsConfig,
+  shellCommandsConfig,
+} from "./shell_commands.ts";
 import { sandboxName } from "./task_id.ts";
 import { TaskProcess } from "./task_process.ts";
 
@@ -39,6 +46,9 @@ export interface ExecutorContext {
 
 interface TaskState {
   taskId: string;
+  /** Known once the executor data is parsed. */
+  sandbox?: string;
+  user?: string;
   staging: AbortController;
   process?: TaskProcess;
   killed: boolean;
@@ -59,8 +69,11 @@ export class SingularityExecutor {
   readonly #tasks = new Map<string, TaskState>();
   #idleTimer?: ReturnType<typeof setTimeout>;
 
+  readonly #shellCommands: ShellCommandsConfig;
+
   constructor(context: ExecutorContext) {
     this.#context = context;
+    this.#shellCommands = shellCommandsConfig(context.config);
   }
 
   /** The handler the driver calls; `driver` receives the status updates. */
@@ -69,7 +82,7 @@ export class SingularityExecutor {
     return {
       launch: (task) => this.#launch(driver, task),
       kill: (taskId, { gracePeriodMs }) => this.#kill(taskId, { gracePeriodMs }),
-      frameworkMessage: (data) => this.#frameworkMessage(data),
+      frameworkMessage: (data) => this.#frameworkMessage(driver, data),
       shutdown: async () => {
         for (const taskId of this.#tasks.keys()) this.#kill(taskId, {});
         await Promise.all([...this.#tasks.values()].map((task) => task.done));
@@ -116,6 +129,8 @@ export class SingularityExecutor {
     }
     const sandbox = join(this.#context.sandbox, sandboxName(task.taskId));
     await Deno.mkdir(sandbox, { recursive: true });
+    state.sandbox = sandbox;
+    state.user = data.user ?? config.required("executor.default.user");
     const definition = buildTaskDefinition(task.taskId, data, {
       taskDirectory: sandbox,
       executorPid: Deno.pid,
@@ -132,7 +147,7 @@ export class SingularityExecutor {
     );
     send("TASK_STARTING", `Staging files... (executor pid: ${Deno.pid})`);
     await this.#stage(task.taskId, data, sandbox, state.staging.signal);
-    const user = data.user ?? config.required("executor.default.user");
+    const user = state.user!;
     await writeRunnerScripts(sandbox, {
       taskId: task.taskId,
       environment: Object.entries(task.command?.environment ?? {}).map(([name, value]) => ({ name, value })),
@@ -251,19 +266,30 @@ export class SingularityExecutor {
     }
   }
 
-  #frameworkMessage(data: Uint8Array): void {
-    let message: { "@class"?: string; taskId?: { id?: string } };
-    try {
-      message = JSON.parse(new TextDecoder().decode(data));
-    } catch {
-      this.#context.log("framework message that is not JSON ignored");
+  /** Singularity's framework messages: destroy a task, or run a shell command for it. */
+  #frameworkMessage(driver: ExecutorDriver, data: Uint8Array): void {
+    const { log } = this.#context;
+    const message = parseFrameworkMessage(data);
+    if (message.type === "invalid") {
+      log(`framework message ignored: ${message.error}`);
       return;
     }
-    if (message["@class"] === ".SingularityTaskDestroyFrameworkMessage" && message.taskId?.id) {
+    if (message.type === "destroy") {
+      log(`destroy requested${message.user ? ` by ${message.user}` : ""}`, message.taskId.id);
       this.#kill(message.taskId.id, { destroy: true });
       return;
     }
-    this.#context.log(`framework message ${message["@class"] ?? "(shell command)"} not handled yet`);
+    const taskId = message.request.taskId.id;
+    const state = this.#tasks.get(taskId);
+    if (state?.sandbox === undefined || state.user === undefined) {
+      log(`shell command ${message.request.shellCommand.name} for unknown task ignored`, taskId);
+      return;
+    }
+    void runShellCommand(message.request, { sandbox: state.sandbox, pid: state.process?.pid, user: state.user }, {
+      config: this.#shellCommands,
+      send: (update) => driver.sendMessage(encodeShellCommandUpdate(update)),
+      log: (line) => log(line, taskId),
+    });
   }
 
   #scheduleIdleExit(driver: ExecutorDriver): void {

@@ -164,7 +164,11 @@ Deno.test("every family key has exactly one <name> place", () => {
   const families = allKeys().filter(({ key }) => key.includes("<") || key.includes(">"));
   assert.deepStrictEqual(
     families.map(({ key }) => [key, (key.match(/<[a-z]+>/g) ?? []).length]),
-    [["s3.bucket.<bucket>.access.key", 1], ["s3.bucket.<bucket>.secret.key", 1]],
+    [
+      ["s3.bucket.<bucket>.access.key", 1],
+      ["s3.bucket.<bucket>.secret.key", 1],
+      ["executor.shell.command.<name>", 1],
+    ],
   );
 });
 

@@ -244,6 +244,29 @@ Deno.test("executor: S3 artifacts with signatures are verified; an artifact list
   }
 });
 
+Deno.test("executor: a shell command from a framework message runs for the task and reports ACKED, STARTED, FINISHED", async () => {
+  await using env = await start({ "executor.shell.command.whoami": '["echo","{PID}","{USER}"]' });
+  env.launch({ cmd: "sleep 3" });
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_RUNNING", 10_000, "RUNNING");
+  const running = env.messages().find(([state]) => state === "TASK_RUNNING")![1]!;
+  const pid = running.match(/pid: (\d+)/)![1];
+  env.agent.frameworkMessage(JSON.stringify({
+    "@class": ".SingularityTaskShellCommandRequest",
+    taskId: { id: TASK_ID },
+    timestamp: 1700000000123,
+    shellCommand: { name: "whoami" },
+  }));
+  await env.agent.waitFor(() => env.agent.messages.length >= 3, 10_000, "three shell command updates");
+  const updates = env.agent.messages.map((message) => JSON.parse(message.text));
+  assert.deepEqual(updates.map((update) => update.updateType), ["ACKED", "STARTED", "FINISHED"]);
+  assert.equal(updates[0].message, `echo ${pid} root`);
+  assert.equal(updates[2].message, "Finished with code 0");
+  assert.equal(updates[0].shellRequestId.name, "whoami");
+  const output = await Deno.readTextFile(join(env.taskDir(), updates[0].outputFilename));
+  assert.match(output, new RegExp(`\n${pid} root\n$`));
+  await env.executor.status;
+});
+
 Deno.test("executor: with no task for executor.idle.shutdown.after.millis it exits 0", async () => {
   await using env = await start({ "executor.idle.shutdown.after.millis": "300" });
   const started = Date.now();
