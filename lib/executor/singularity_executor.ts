@@ -50,6 +50,10 @@ interface TaskState {
   sandbox?: string;
   user?: string;
   staging: AbortController;
+  /** `TaskInfo.kill_policy`'s grace period, when the scheduler set one. */
+  killPolicyGracePeriodMs?: number;
+  /** The task's own executor log in its sandbox (`executor.task.java.log.path`). */
+  logFile?: Deno.FsFile;
   process?: TaskProcess;
   killed: boolean;
   done: Promise<void>;
@@ -100,26 +104,29 @@ export class SingularityExecutor {
     const state: TaskState = {
       taskId: task.taskId,
       staging: new AbortController(),
+      killPolicyGracePeriodMs: task.killPolicyGracePeriodMs,
       killed: false,
       done: Promise.resolve(),
     };
     this.#tasks.set(task.taskId, state);
-    const send = (status: string, message: string) =>
-      driver.sendStatus(task.taskId, status, {
-        message: message.slice(0, config.get("executor.status.update.max.task.message.length")),
-      });
+    const send = (status: string, message: string) => {
+      const cut = message.slice(0, config.get("executor.status.update.max.task.message.length"));
+      this.#taskLog(task.taskId, `${status}: ${cut}`);
+      driver.sendStatus(task.taskId, status, { message: cut });
+    };
     state.done = this.#run(task, state, send).catch((error) => {
       log(`launch of ${task.taskId} failed: ${(error as Error).message}`, task.taskId);
       if (state.killed) send("TASK_KILLED", "Task killed before service process started");
       else send("TASK_FAILED", `${(error as Error).message}`);
     }).finally(() => {
+      state.logFile?.close();
       this.#tasks.delete(task.taskId);
       if (this.#tasks.size === 0) this.#scheduleIdleExit(driver);
     });
   }
 
   async #run(task: LaunchedTask, state: TaskState, send: (status: string, message: string) => void): Promise<void> {
-    const { config, log } = this.#context;
+    const { config } = this.#context;
     let data: ExecutorData;
     try {
       data = parseExecutorData(task.data);
@@ -130,6 +137,11 @@ export class SingularityExecutor {
     const sandbox = join(this.#context.sandbox, sandboxName(task.taskId));
     await Deno.mkdir(sandbox, { recursive: true });
     state.sandbox = sandbox;
+    state.logFile = await Deno.open(join(sandbox, config.text("executor.task.java.log.path")), {
+      append: true,
+      create: true,
+      mode: 0o644,
+    });
     state.user = data.user ?? config.required("executor.default.user");
     const definition = buildTaskDefinition(task.taskId, data, {
       taskDirectory: sandbox,
@@ -172,7 +184,7 @@ export class SingularityExecutor {
       maxThreads: data.maxTaskThreads ?? config.get("executor.max.task.threads"),
       checkThreadsEveryMs: config.get("executor.check.threads.every.millis"),
       successfulExitCodes: data.successfulExitCodes,
-      log: (line) => log(line, task.taskId),
+      log: (line) => this.#taskLog(task.taskId, line),
     });
     state.process = process;
     send("TASK_RUNNING", `Task running process bash - (pid: ${process.pid})`);
@@ -190,13 +202,13 @@ export class SingularityExecutor {
    * artifacts named by artifact lists (one level), checked the same way.
    */
   async #stage(taskId: string, data: ExecutorData, sandbox: string, signal: AbortSignal): Promise<void> {
-    const { config, log } = this.#context;
+    const { config } = this.#context;
     const useService = config.get("executor.use.local.download.service");
     const cacheDirectory = config.text("artifact.cache.directory");
     const services = {
       cacheDirectory,
       fetchS3: (artifact: S3Artifact, abort: AbortSignal) =>
-        fetchS3Artifact(config, artifact, { signal: abort, log: (line) => log(line, taskId) }),
+        fetchS3Artifact(config, artifact, { signal: abort, log: (line) => this.#taskLog(taskId, line) }),
       downloadService: useService
         ? (requests: { artifact: S3Artifact; targetDirectory: string }[], abort: AbortSignal) =>
           downloadThroughService(requests, {
@@ -207,8 +219,8 @@ export class SingularityExecutor {
           }, abort)
         : undefined,
       urlTimeoutMs: config.get("executor.external.artifact.timeout.millis"),
-      log: (line: string) => log(line, taskId),
-      warn: (line: string) => log(`WARN ${line}`, taskId),
+      log: (line: string) => this.#taskLog(taskId, line),
+      warn: (line: string) => this.#taskLog(taskId, `WARN ${line}`),
     };
     const stageAndVerify = async (artifacts: ArtifactList) => {
       await stageArtifacts(
@@ -260,7 +272,11 @@ export class SingularityExecutor {
     const again = state.killed;
     state.killed = true;
     if (state.process) {
-      state.process.kill(again ? { destroy: true } : options);
+      state.process.kill(
+        again
+          ? { destroy: true }
+          : { ...options, gracePeriodMs: options.gracePeriodMs ?? state.killPolicyGracePeriodMs },
+      );
     } else {
       state.staging.abort(new Error("task killed during staging"));
     }
@@ -288,8 +304,20 @@ export class SingularityExecutor {
     void runShellCommand(message.request, { sandbox: state.sandbox, pid: state.process?.pid, user: state.user }, {
       config: this.#shellCommands,
       send: (update) => driver.sendMessage(encodeShellCommandUpdate(update)),
-      log: (line) => log(line, taskId),
+      log: (line) => this.#taskLog(taskId, line),
     });
+  }
+
+  /** A line for the executor log and for the task's own log in its sandbox. */
+  #taskLog(taskId: string, line: string): void {
+    this.#context.log(line, taskId);
+    const file = this.#tasks.get(taskId)?.logFile;
+    if (file === undefined) return;
+    try {
+      file.writeSync(new TextEncoder().encode(`${new Date().toISOString()} ${line}\n`));
+    } catch {
+      // The task log is a convenience; the executor log has the line.
+    }
   }
 
   #scheduleIdleExit(driver: ExecutorDriver): void {

@@ -13,6 +13,15 @@ import { createTestBucket, loadTestConfig, writeTestConfigDir } from "../support
 const MAIN = resolve(import.meta.dirname!, "../../main_executor.ts");
 const TASK_ID = "my-request-deploy1-1700000000000-1-host_a-rack_1";
 
+function pathExistsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function ensureUser(name: string): Promise<void> {
   const found = await new Deno.Command("id", { args: ["-u", name], stdout: "null", stderr: "null" }).output();
   if (!found.success) {
@@ -81,6 +90,10 @@ Deno.test("executor: a task runs to TASK_FINISHED with the originals' messages; 
   await assert.rejects(Deno.stat(join(env.taskDir(), "app")), Deno.errors.NotFound);
   assert.deepEqual(env.definitions(), []);
   assert.deepEqual(env.agent.agentUpdates, []);
+  const taskLog = await Deno.readTextFile(join(env.taskDir(), "executor.java.log"));
+  assert.match(taskLog, /TASK_STARTING: Staging files\.\.\. \(executor pid: \d+\)\n/);
+  assert.match(taskLog, /embedded artifact c \(config\.txt\): written\n/);
+  assert.match(taskLog, /TASK_FINISHED: Process exited normally with code 0\n/);
 });
 
 Deno.test("executor: a non-zero exit is TASK_FAILED; app/ and the task definition stay for the cleanup job", async () => {
@@ -120,14 +133,27 @@ Deno.test("executor: runs the task as its user through sudo", async () => {
 
 Deno.test("executor: KILL of a SIGTERM-ignoring task with grandchildren: SIGKILL after sigKillProcessesAfterMillis", async () => {
   await using env = await start();
-  env.launch({ cmd: "trap '' TERM; (trap '' TERM; sleep 60) & sleep 60; wait", sigKillProcessesAfterMillis: 500 });
-  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_RUNNING", 10_000, "RUNNING");
+  // The marker shows the traps are in place before the KILL is sent.
+  env.launch({
+    cmd: "trap '' TERM; (trap '' TERM; sleep 60.25) & touch ../trapped; sleep 60.25; wait",
+    sigKillProcessesAfterMillis: 500,
+  });
+  await env.agent.waitFor(() => pathExistsSync(join(env.taskDir(), "trapped")), 10_000, "the task's traps set");
   env.agent.kill(TASK_ID);
   await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_KILLED", 10_000, "KILLED");
   assert.deepEqual(env.messages().at(-1), ["TASK_KILLED", "Task killed forcibly after waiting at least 500 ms"]);
   assert.equal((await env.executor.status).code, 0);
-  const leftovers = await new Deno.Command("pgrep", { args: ["-f", "sleep 60"], stdout: "piped" }).output();
+  const leftovers = await new Deno.Command("pgrep", { args: ["-f", "sleep 60.25"], stdout: "piped" }).output();
   assert.equal(new TextDecoder().decode(leftovers.stdout).trim(), "", "a task process survived the kill");
+});
+
+Deno.test("executor: the TaskInfo's kill policy sets the grace period between SIGTERM and SIGKILL", async () => {
+  await using env = await start({ "executor.hard.kill.after.millis": "60000" });
+  env.launch({ cmd: "trap '' TERM; touch ../trapped; sleep 60 & wait" }, { killPolicyGraceMs: 300 });
+  await env.agent.waitFor(() => pathExistsSync(join(env.taskDir(), "trapped")), 10_000, "the task's traps set");
+  env.agent.kill(TASK_ID);
+  await env.agent.waitFor(() => env.agent.taskState(TASK_ID) === "TASK_KILLED", 10_000, "KILLED");
+  assert.deepEqual(env.messages().at(-1), ["TASK_KILLED", "Task killed forcibly after waiting at least 300 ms"]);
 });
 
 Deno.test("executor: a thread bomb over maxTaskThreads is TASK_FAILED with the count", async () => {

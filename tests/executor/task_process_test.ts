@@ -60,8 +60,12 @@ Deno.test("TaskProcess: a SIGTERM-ignoring tree is SIGKILLed after the grace per
     const task = TaskProcess.start(
       options(dir, "trap '' TERM; (trap '' TERM; setsid sleep 60 & sleep 60) & sleep 60; wait", { killAfterMs: 400 }),
     );
-    await new Promise((r) => setTimeout(r, 300));
-    const before = await processTree(task.pid);
+    // Children exist only after the traps are set.
+    let before = await processTree(task.pid);
+    for (let i = 0; i < 100 && before.length < 4; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      before = await processTree(task.pid);
+    }
     assert.ok(before.length >= 4, `tree of ${before.length}`);
     const started = Date.now();
     task.kill();
@@ -78,8 +82,12 @@ Deno.test("TaskProcess: a SIGTERM-ignoring tree is SIGKILLed after the grace per
 
 Deno.test("TaskProcess: a second kill escalates to SIGKILL at once", async () => {
   await withSandbox(async (dir) => {
-    const task = TaskProcess.start(options(dir, "trap '' TERM; sleep 60 & wait", { killAfterMs: 60_000 }));
-    await new Promise((r) => setTimeout(r, 200));
+    const task = TaskProcess.start(
+      options(dir, "trap '' TERM; touch trapped; sleep 60 & wait", { killAfterMs: 60_000 }),
+    );
+    for (let i = 0; i < 100 && !(await Deno.stat(`${dir}/trapped`).then(() => true, () => false)); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     task.kill();
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
