@@ -19,7 +19,6 @@ import { type ArtifactList, listedArtifacts } from "../artifacts/artifact_list.t
 import { cacheName } from "../artifacts/cache.ts";
 import { signatureSettings, verifyArtifactSignatures } from "../artifacts/signatures.ts";
 import { stageArtifacts } from "../artifacts/stage.ts";
-import { fetchS3Artifact } from "../s3/fetch_s3_artifact.ts";
 import { downloadThroughService } from "../s3/download_client.ts";
 import { type ExecutorData, parseExecutorData } from "./executor_data.ts";
 import { writeRunnerScripts } from "./runner_script.ts";
@@ -207,8 +206,11 @@ export class SingularityExecutor {
     const cacheDirectory = config.text("artifact.cache.directory");
     const services = {
       cacheDirectory,
-      fetchS3: (artifact: S3Artifact, abort: AbortSignal) =>
-        fetchS3Artifact(config, artifact, { signal: abort, log: (line) => this.#taskLog(taskId, line) }),
+      // Loaded on first use: the AWS SDK costs ~30 MB of memory, and most tasks never download from S3 in-process.
+      fetchS3: async (artifact: S3Artifact, abort: AbortSignal) => {
+        const { fetchS3Artifact } = await import("../s3/fetch_s3_artifact.ts");
+        return fetchS3Artifact(config, artifact, { signal: abort, log: (line) => this.#taskLog(taskId, line) });
+      },
       downloadService: useService
         ? (requests: { artifact: S3Artifact; targetDirectory: string }[], abort: AbortSignal) =>
           downloadThroughService(requests, {
