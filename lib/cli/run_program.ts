@@ -125,7 +125,13 @@ export async function runProgram<T extends KeyTable>(main: ProgramMain<T>, argv:
     return fail(`invalid configuration:\n${errors.map((error) => `  ${error}`).join("\n")}`, 1);
   }
   if (values.status && main.status) return await main.status(config);
-  const missing = await missingPermissions(permissionsFor(config, { localAddresses: [] }));
+  let missing: string[];
+  try {
+    missing = await missingPermissions(permissionsFor(config, { localAddresses: [] }));
+  } catch (error) {
+    // Values the permission set cannot be computed from (a path with a comma, a malformed shell command).
+    return fail(`invalid configuration: ${(error as Error).message}`, 1);
+  }
   if (missing.length > 0) {
     return fail(
       `this build was not granted what the configuration needs (${missing.join("; ")}); ` +

@@ -55,3 +55,25 @@ Deno.test("a compiled binary that does not run as the program (DENORT_BIN = the 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("a configuration the permission set cannot be computed from is refused at startup, naming the key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bad-permissions-" });
+  try {
+    await Deno.mkdir(join(dir, "log,s"));
+    await Deno.writeTextFile(join(dir, "singularity.base.properties"), `root.log.directory=${dir}/log,s\n`);
+    await Deno.writeTextFile(join(dir, "singularity.s3base.properties"), `artifact.cache.directory=${dir}\n`);
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(projectDir, "main_downloader.ts"), "--config-dir", dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 1);
+    assert.equal(
+      new TextDecoder().decode(output.stderr).trim(),
+      `singularity-s3-downloader: invalid configuration: root.log.directory = "${dir}/log,s": ` +
+        "a path containing a comma cannot be granted",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
