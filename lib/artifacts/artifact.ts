@@ -45,6 +45,11 @@ export interface S3Artifact extends RemoteArtifactBase {
   s3ObjectKey: string;
 }
 
+/** A signature file for the S3 artifact whose `filename` is `artifactFilename`. */
+export interface S3ArtifactSignature extends S3Artifact {
+  artifactFilename: string;
+}
+
 /** Any downloaded artifact. */
 export type RemoteArtifact = ExternalArtifact | S3Artifact;
 
@@ -118,6 +123,28 @@ export function parseS3Artifact(value: unknown, where: string): S3Artifact {
     s3Bucket: requiredString(object, "s3Bucket", where),
     s3ObjectKey: requiredString(object, "s3ObjectKey", where),
   };
+}
+
+/**
+ * Parses an S3 artifact signature: an S3 artifact plus `artifactFilename`, the `filename` of the artifact it signs.
+ *
+ * @example
+ * ```ts
+ * parseS3ArtifactSignature(
+ *   { filename: "app.tar.gz.asc", s3Bucket: "b", s3ObjectKey: "app.tar.gz.asc", artifactFilename: "app.tar.gz" },
+ *   "s3ArtifactSignatures[0]",
+ * );
+ * ```
+ */
+export function parseS3ArtifactSignature(value: unknown, where: string): S3ArtifactSignature {
+  const artifact = parseS3Artifact(value, where);
+  const artifactFilename = (value as Record<string, unknown>).artifactFilename;
+  if (typeof artifactFilename !== "string" || artifactFilename === "") {
+    throw new ArtifactFormatError(
+      `${where}.artifactFilename: expected a non-empty string, got ${describe(artifactFilename)}`,
+    );
+  }
+  return { ...artifact, artifactFilename };
 }
 
 /**

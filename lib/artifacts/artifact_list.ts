@@ -20,11 +20,12 @@ import {
   parseEmbeddedArtifact,
   parseExternalArtifact,
   parseS3Artifact,
+  parseS3ArtifactSignature,
   type RemoteArtifact,
   type S3Artifact,
+  type S3ArtifactSignature,
 } from "./artifact.ts";
 import { targetDirectory } from "./place.ts";
-import { parseS3ArtifactSignature, type S3ArtifactSignature } from "../executor/executor_data.ts";
 
 /** The artifacts one list (or the union of several) names. Absent or `null` arrays are empty. */
 export interface ArtifactList {

@@ -10,9 +10,8 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { describeArtifact, type RemoteArtifact } from "./artifact.ts";
+import { describeArtifact, type RemoteArtifact, type S3ArtifactSignature } from "./artifact.ts";
 import { ArtifactVerificationError } from "./cache.ts";
-import type { S3ArtifactSignature } from "../executor/executor_data.ts";
 import type { Config, ExecutorKeys } from "../config/mod.ts";
 import { pathExists } from "../path_exists.ts";
 

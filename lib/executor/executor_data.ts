@@ -16,8 +16,12 @@ import {
   parseEmbeddedArtifact,
   parseExternalArtifact,
   parseS3Artifact,
+  parseS3ArtifactSignature,
   type S3Artifact,
+  type S3ArtifactSignature,
 } from "../artifacts/artifact.ts";
+
+export { parseS3ArtifactSignature, type S3ArtifactSignature };
 
 /** Per-task logrotate frequencies, in Singularity's spelling. */
 export const LOGROTATE_FREQUENCIES = [
@@ -31,11 +35,6 @@ export const LOGROTATE_FREQUENCIES = [
 
 /** A per-task logrotate frequency. */
 export type LogrotateFrequency = typeof LOGROTATE_FREQUENCIES[number];
-
-/** A signature file for the S3 artifact whose `filename` is `artifactFilename`. */
-export interface S3ArtifactSignature extends S3Artifact {
-  artifactFilename: string;
-}
 
 /** A further file the uploader should take from the sandbox (`SingularityS3UploaderFile`). */
 export interface S3UploaderFile {
@@ -209,28 +208,6 @@ export function parseExecutorDataObject(value: unknown): ExecutorData {
   set(data, "cpuHardLimit", optional(raw, "cpuHardLimit", positiveInt));
   set(data, "healthcheckOptions", optional(raw, "healthcheckOptions", healthcheckOptions));
   return data;
-}
-
-/**
- * Parses an S3 artifact signature: an S3 artifact plus `artifactFilename`, the `filename` of the artifact it signs.
- *
- * @example
- * ```ts
- * parseS3ArtifactSignature(
- *   { filename: "app.tar.gz.asc", s3Bucket: "b", s3ObjectKey: "app.tar.gz.asc", artifactFilename: "app.tar.gz" },
- *   "s3ArtifactSignatures[0]",
- * );
- * ```
- */
-export function parseS3ArtifactSignature(value: unknown, where: string): S3ArtifactSignature {
-  const artifact = parseS3Artifact(value, where);
-  const artifactFilename = (value as Record<string, unknown>).artifactFilename;
-  if (typeof artifactFilename !== "string" || artifactFilename === "") {
-    throw new ArtifactFormatError(
-      `${where}.artifactFilename: expected a non-empty string, got ${describe(artifactFilename)}`,
-    );
-  }
-  return { ...artifact, artifactFilename };
 }
 
 /**

@@ -106,25 +106,17 @@ async function compile(
   options: BuildOptions,
 ): Promise<{ ok: true; changes: FileChange[] } | { ok: false; error: string }> {
   const temporary = `${target}.build-${Deno.pid}`;
-  const output = await new Deno.Command(deno, {
-    args: [
-      "compile",
-      "--no-prompt",
-      ...denoFlags(withConfigFiles(permissions, program, options.configDir)),
-      "-o",
-      temporary,
-      join(options.projectDir, program.entrypoint),
-      "--config-dir",
-      resolve(options.configDir),
-    ],
-    cwd: options.projectDir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    await Deno.remove(temporary).catch(() => {});
-    return { ok: false, error: new TextDecoder().decode(output.stderr) };
-  }
+  const error = await runDeno(deno, [
+    "compile",
+    "--no-prompt",
+    ...denoFlags(withConfigFiles(permissions, program, options.configDir)),
+    "-o",
+    temporary,
+    join(options.projectDir, program.entrypoint),
+    "--config-dir",
+    resolve(options.configDir),
+  ], { cwd: options.projectDir, output: temporary });
+  if (error !== undefined) return { ok: false, error };
   try {
     // Check the binary before it replaces a working one.
     await smokeTest(temporary, program);
@@ -146,16 +138,12 @@ async function bundleWithLauncher(
   await Deno.mkdir(options.libDir, { recursive: true });
   const bundle = join(options.libDir, `${program.binary}.js`);
   const temporary = `${bundle}.build-${Deno.pid}`;
-  const output = await new Deno.Command(deno, {
-    args: ["bundle", "--quiet", "--platform=deno", "-o", temporary, join(options.projectDir, program.entrypoint)],
-    cwd: options.projectDir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    await Deno.remove(temporary).catch(() => {});
-    throw new Error(`deno bundle of ${program.binary} failed:\n${new TextDecoder().decode(output.stderr)}`);
-  }
+  const error = await runDeno(
+    deno,
+    ["bundle", "--quiet", "--platform=deno", "-o", temporary, join(options.projectDir, program.entrypoint)],
+    { cwd: options.projectDir, output: temporary },
+  );
+  if (error !== undefined) throw new Error(`deno bundle of ${program.binary} failed:\n${error}`);
   const changes: FileChange[] = [];
   try {
     const bundled = await Deno.readFile(temporary);
@@ -172,6 +160,18 @@ async function bundleWithLauncher(
   });
   changes.push(await writeIfChanged(target, new TextEncoder().encode(script), 0o755));
   return changes;
+}
+
+/** Runs a deno subcommand that writes `output`; on failure removes that file and returns deno's stderr. */
+async function runDeno(
+  deno: string,
+  args: string[],
+  options: { cwd: string; output: string },
+): Promise<string | undefined> {
+  const result = await new Deno.Command(deno, { args, cwd: options.cwd, stdout: "piped", stderr: "piped" }).output();
+  if (result.success) return undefined;
+  await Deno.remove(options.output).catch(() => {});
+  return new TextDecoder().decode(result.stderr);
 }
 
 /** The set plus read access to the program's property files (compiled binaries carry it). */

@@ -1,9 +1,10 @@
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import http from "node:http";
 import { join } from "node:path";
+import { md5OfBytes } from "../../lib/artifacts/md5.ts";
 import { openPageCacheDropper } from "../../lib/artifacts/page_cache.ts";
+import { pathExists } from "../../lib/path_exists.ts";
 import { DOWNLOADER, type DownloaderKeys } from "../../lib/config/mod.ts";
 import {
   type ChunkedDownloadOptions,
@@ -15,10 +16,12 @@ import {
   S3DownloadError,
 } from "../../lib/s3/chunked_download.ts";
 import { OrderedMd5 } from "../../lib/s3/ordered_md5.ts";
-import { closeS3Clients, s3ClientFor } from "../../lib/s3/client.ts";
+import { s3ClientFor } from "../../lib/s3/client.ts";
 import {
+  closingClients,
   createTestBucket,
   loadTestConfig,
+  randomBytes,
   requireS3Server,
   S3_TEST_ENDPOINT,
   type TestBucket,
@@ -27,36 +30,6 @@ import {
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
-
-/** Closes the cached clients when the test's scope ends (declare it first so it runs last). */
-function closingClients(): Disposable {
-  return { [Symbol.dispose]: closeS3Clients };
-}
-
-/** `length` random bytes. */
-function randomBytes(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let offset = 0; offset < length; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65536, length)));
-  }
-  return bytes;
-}
-
-/** MD5 of `bytes`, lowercase hex. */
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
-
-/** Whether `path` exists. */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 /** Bytes of `path` in the page cache, from util-linux `fincore`. */
 async function residentBytes(path: string): Promise<number> {
@@ -362,7 +335,7 @@ Deno.test("downloadS3Object() downloads exact bytes and md5 for sizes around the
       const result = await downloadS3Object(options);
 
       const what = `size ${size}, ${known ? "known" : "HEAD"} length`;
-      assert.deepEqual(result, { size, md5: md5(body), chunks: Math.ceil(size / chunk), retries: 0 }, what);
+      assert.deepEqual(result, { size, md5: md5OfBytes(body), chunks: Math.ceil(size / chunk), retries: 0 }, what);
       const written = await Deno.readFile(options.destination);
       assert.equal(written.length, size, what);
       assert.ok(written.every((byte, i) => byte === body[i]), `${what}: the file differs from the object`);
@@ -383,7 +356,7 @@ Deno.test("downloadS3Object() asks for exact ranges, several at once", async () 
 
   const result = await downloadS3Object(options);
 
-  assert.equal(result.md5, md5(body));
+  assert.equal(result.md5, md5OfBytes(body));
   assert.equal(result.chunks, 17);
   const expected = Array.from(
     { length: 17 },
@@ -407,15 +380,15 @@ Deno.test("downloadS3Object() fails on a wrong known size and leaves no file", a
     /the object is 204800 bytes, not the expected 204801|InvalidRange \(HTTP 416\): .*shorter than the expected 204801/,
     /after 1 attempt/,
   );
-  assert.equal(await exists(larger.destination), false);
+  assert.equal(await pathExists(larger.destination), false);
 
   const smaller = f.options("app.tar.gz", { size: body.length - 1 });
   await assertDownloadError(downloadS3Object(smaller), /the object is 204800 bytes, not the expected 204799/);
-  assert.equal(await exists(smaller.destination), false);
+  assert.equal(await pathExists(smaller.destination), false);
 
   const empty = f.options("app.tar.gz", { size: 0 });
   await assertDownloadError(downloadS3Object(empty), /the object is 204800 bytes, not the expected 0/);
-  assert.equal(await exists(empty.destination), false);
+  assert.equal(await pathExists(empty.destination), false);
 });
 
 Deno.test("downloadS3Object() names bucket and key of a missing object and leaves no file", async () => {
@@ -425,7 +398,7 @@ Deno.test("downloadS3Object() names bucket and key of a missing object and leave
 
   const headed = f.options("no/such.key");
   await assertDownloadError(downloadS3Object(headed), where, /HEAD failed after 1 attempt: NotFound \(HTTP 404\)/);
-  assert.equal(await exists(headed.destination), false);
+  assert.equal(await pathExists(headed.destination), false);
 
   const ranged = f.options("no/such.key", { size: 1000 });
   await assertDownloadError(
@@ -433,7 +406,7 @@ Deno.test("downloadS3Object() names bucket and key of a missing object and leave
     where,
     /bytes 0-999 of 1000 \(chunk 1 of 1\) failed after 1 attempt: NoSuchKey \(HTTP 404\)/,
   );
-  assert.equal(await exists(ranged.destination), false);
+  assert.equal(await pathExists(ranged.destination), false);
 });
 
 Deno.test("downloadS3Object() with a wrong secret fails at once and never shows the secret", async () => {
@@ -457,7 +430,7 @@ Deno.test("downloadS3Object() with a wrong secret fails at once and never shows 
     ) {
       assert.ok(!text.includes(secret), `the secret appears in: ${text}`);
     }
-    assert.equal(await exists(options.destination), false);
+    assert.equal(await pathExists(options.destination), false);
   }
 });
 
@@ -488,13 +461,13 @@ Deno.test("downloadS3Object() cancelled by its signal cancels every request and 
   controller.abort(new Error("task killed"));
 
   await assertDownloadError(download, /cancelled \(task killed\)/, /in flight: bytes 0-65535 of 1048576/);
-  assert.equal(await exists(options.destination), false);
+  assert.equal(await pathExists(options.destination), false);
   await eventually(() => proxy.requests.every((r) => r.outcome !== "open"), 2000, "every request cancelled");
   assert.deepEqual(proxy.requests.map((r) => r.outcome), Array(MAX_LANES).fill("cancelled"));
 
   const already = f.options("big.bin", { client: s3ClientFor(proxied.config), size, signal: controller.signal });
   await assertDownloadError(downloadS3Object(already), /cancelled \(task killed\); no chunk requested yet/);
-  assert.equal(await exists(already.destination), false);
+  assert.equal(await pathExists(already.destination), false);
   assert.equal(proxy.requests.length, MAX_LANES);
 });
 
@@ -526,8 +499,8 @@ Deno.test("downloadS3Object() retries a stalled chunk and resumes a killed one",
 
   const result = await downloadS3Object(options);
 
-  assert.deepEqual(result, { size, md5: md5(body), chunks: 4, retries: 2 });
-  assert.equal(md5(await Deno.readFile(options.destination)), md5(body));
+  assert.deepEqual(result, { size, md5: md5OfBytes(body), chunks: 4, retries: 2 });
+  assert.equal(md5OfBytes(await Deno.readFile(options.destination)), md5OfBytes(body));
   const ranges = proxy.requests.map((request) => `${request.range} ${request.outcome}`).sort();
   assert.deepEqual(
     ranges,
@@ -567,7 +540,7 @@ Deno.test("downloadS3Object() fails when a chunk fails every attempt, cancelling
     /aborted|ended after 1000 of 65536 bytes/,
   );
   assert.ok(error.cause instanceof Error);
-  assert.equal(await exists(options.destination), false);
+  assert.equal(await pathExists(options.destination), false);
   await eventually(() => proxy.requests.every((r) => r.outcome !== "open"), 2000, "every request ended");
   assert.equal(proxy.requests.filter((r) => r.first === 64 * KIB && r.outcome === "killed").length, 3);
   assert.ok(proxy.requests.filter((r) => r.first !== 64 * KIB).every((r) => r.outcome === "cancelled"));
@@ -594,7 +567,7 @@ Deno.test("downloadS3Object() stops at the overall deadline", async () => {
   );
 
   assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
-  assert.equal(await exists(options.destination), false);
+  assert.equal(await pathExists(options.destination), false);
   await eventually(() => proxy.requests.every((r) => r.outcome === "cancelled"), 2000, "every request cancelled");
 });
 
@@ -611,7 +584,7 @@ Deno.test("downloadS3Object() keeps the page cache and the in-order hashing memo
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      if (await exists(options.destination)) {
+      if (await pathExists(options.destination)) {
         peakResident = Math.max(peakResident, await residentBytes(options.destination).catch(() => 0));
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -620,7 +593,7 @@ Deno.test("downloadS3Object() keeps the page cache and the in-order hashing memo
   const result = await downloadS3Object(options).finally(() => sampling = false);
   await sampler;
 
-  assert.equal(result.md5, md5(body));
+  assert.equal(result.md5, md5OfBytes(body));
   const after = await residentBytes(options.destination);
   assert.ok(after <= MIB, `${after} bytes of the file in the page cache after the download`);
   const bound = MAX_UNDROPPED + 2 * MAX_LANES * PIECE_SIZE;
@@ -641,7 +614,7 @@ Deno.test("downloadS3Object() keeps the page cache and the in-order hashing memo
 
   const second = await downloadS3Object(held);
 
-  assert.equal(second.md5, md5(body));
+  assert.equal(second.md5, md5OfBytes(body));
   const peak = Number(/at most (\d+) bytes waiting for in-order hashing/.exec(lines.join("\n"))?.[1]);
   assert.ok(peak > HOLD_LIMIT / 2, `only ${peak} bytes were held: the test did not make the lanes run ahead`);
   assert.ok(peak <= HOLD_LIMIT + PIECE_SIZE, `${peak} bytes were held, more than the bound`);
@@ -663,7 +636,7 @@ Deno.test("OrderedMd5 hashes out-of-order pieces in order within its limit", asy
     await waiting;
 
     assert.equal(md5er.frontier, 40);
-    assert.equal(await md5er.digest(), md5(data));
+    assert.equal(await md5er.digest(), md5OfBytes(data));
     assert.equal(md5er.peakPending, 20 + 10, `worker ${worker}: the limit plus the frontier's piece at most`);
     assert.deepEqual(released, [10, 10, 10, 10]);
   }

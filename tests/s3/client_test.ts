@@ -12,28 +12,17 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { UPLOADER, type UploaderKeys } from "../../lib/config/mod.ts";
 import { closeS3Clients, describeS3Target, s3ClientFor } from "../../lib/s3/client.ts";
-import { createTestBucket, loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS } from "../support/s3_server.ts";
+import { md5OfBytes } from "../../lib/artifacts/md5.ts";
+import {
+  closingClients,
+  createTestBucket,
+  loadTestConfig,
+  randomBytes,
+  requireS3Server,
+  S3_TEST_CREDENTIALS,
+} from "../support/s3_server.ts";
 
 const MIB = 1024 * 1024;
-
-/** Closes the cached clients when the test's scope ends (declare it first so it runs last). */
-function closingClients(): Disposable {
-  return { [Symbol.dispose]: closeS3Clients };
-}
-
-/** `length` random bytes. */
-function randomBytes(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let offset = 0; offset < length; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65536, length)));
-  }
-  return bytes;
-}
-
-/** MD5 of `bytes`, as hex or raw. */
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
 
 /** The whole body of a GetObject, as a plain Uint8Array. */
 async function getBytes(s3: S3Client, bucket: string, key: string, range?: string): Promise<Uint8Array> {
@@ -64,7 +53,7 @@ Deno.test("s3ClientFor() puts an object and gets exact byte ranges of it", async
 
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: "dir/data.bin", Body: body }));
 
-  assert.equal(put.ETag, `"${md5(body)}"`);
+  assert.equal(put.ETag, `"${md5OfBytes(body)}"`);
   const middle = await s3.send(
     new GetObjectCommand({ Bucket: bucket.name, Key: "dir/data.bin", Range: "bytes=16-47" }),
   );
@@ -92,7 +81,7 @@ Deno.test("s3ClientFor() completes a 12 MiB multipart upload with 5 MiB parts", 
     const { ETag } = await s3.send(
       new UploadPartCommand({ Bucket: bucket.name, Key: key, UploadId, PartNumber, Body: part }),
     );
-    assert.equal(ETag, `"${md5(part)}"`);
+    assert.equal(ETag, `"${md5OfBytes(part)}"`);
     completed.push({ ETag, PartNumber });
   }
   await s3.send(
@@ -114,7 +103,7 @@ Deno.test("s3ClientFor() completes a 12 MiB multipart upload with 5 MiB parts", 
   assert.deepEqual(across, body.slice(5 * MIB - 10, 5 * MIB + 10));
   const whole = await getBytes(s3, bucket.name, key);
   assert.equal(whole.length, body.length);
-  assert.equal(md5(whole), md5(body));
+  assert.equal(md5OfBytes(whole), md5OfBytes(body));
 });
 
 Deno.test("s3ClientFor() signs with the bucket's keys over wrong default keys", async () => {

@@ -29,7 +29,7 @@ import {
 import { stringify } from "dot-properties";
 import { join } from "node:path";
 import { type Config, type KeyTable, loadConfig, type Program } from "../../lib/config/mod.ts";
-import type { S3Credentials } from "../../lib/s3/client.ts";
+import { closeS3Clients, type S3Credentials } from "../../lib/s3/client.ts";
 
 /** The test S3 endpoint: `S3_TEST_ENDPOINT`, default the radosgw of `scripts/s3_test_server.sh`. */
 export const S3_TEST_ENDPOINT: string = Deno.env.get("S3_TEST_ENDPOINT") || "http://127.0.0.1:7480";
@@ -224,4 +224,18 @@ export async function loadTestConfig<T extends KeyTable>(
     await setup[Symbol.asyncDispose]();
     throw error;
   }
+}
+
+/** Closes the cached S3 clients when a test's scope ends (declare it first so it runs last). */
+export function closingClients(): Disposable {
+  return { [Symbol.dispose]: closeS3Clients };
+}
+
+/** `length` random bytes (getRandomValues takes at most 64 KiB at a time). */
+export function randomBytes(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let offset = 0; offset < length; offset += 65536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65536, length)));
+  }
+  return bytes;
 }
