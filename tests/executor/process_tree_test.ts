@@ -33,12 +33,17 @@ Deno.test("processTree() counts the threads of the whole tree, including a desce
   const dir = await Deno.makeTempDir();
   const task = startProcessGroup(["bash", "-c", "sleep 30 & setsid sleep 31 & echo $! > escaped; wait"], { cwd: dir });
   try {
+    // Wait until the forked child has called setsid (until then it is still in the task's group).
+    const escapedPid = () => Number(Deno.readTextFileSync(`${dir}/escaped`).trim() || "0");
     let tree = await processTree(task.pid);
-    for (let i = 0; i < 50 && tree.length < 3; i++) {
+    for (let i = 0; i < 100; i++) {
+      const settled = tree.length >= 3 &&
+        tree.some((p) => p.pid === escapedPid() && p.pgid !== task.pid && p.threads > 0);
+      if (settled) break;
       await new Promise((r) => setTimeout(r, 50));
       tree = await processTree(task.pid);
     }
-    const escaped = Number(Deno.readTextFileSync(`${dir}/escaped`));
+    const escaped = escapedPid();
     assert.deepEqual(
       tree.map((p) => p.pid).sort(),
       [task.pid, escaped, tree.find((p) => p.pgid === task.pid && p.pid !== task.pid)!.pid].sort(),
