@@ -40,6 +40,7 @@
  * @module
  */
 import { join, posix } from "node:path";
+import { writeAtomically } from "../write_atomically.ts";
 
 /** One variable of a Mesos `Environment` (`TaskInfo.executor.command.environment.variables`). */
 export interface EnvironmentVariable {
@@ -307,23 +308,9 @@ export async function writeRunnerScripts(sandbox: string, options: RunnerScriptO
   const deployEnvText = deployEnv(options);
   const runnerText = runnerScript(options);
   const paths = { deployEnv: join(sandbox, "deploy.env"), runnerScript: join(sandbox, "runner.sh") };
-  await writeAtomically(paths.deployEnv, deployEnvText, 0o644);
-  await writeAtomically(paths.runnerScript, runnerText, 0o755);
+  await writeAtomically(paths.deployEnv, deployEnvText, { mode: 0o644 });
+  await writeAtomically(paths.runnerScript, runnerText, { mode: 0o755 });
   return paths;
-}
-
-/** Writes `text` to a temporary file beside `path`, sets `mode` (umask-proof), renames it over `path`. */
-async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const temporary = await Deno.makeTempFile({ dir: path.slice(0, slash), prefix: `.${path.slice(slash + 1)}.` });
-  try {
-    await Deno.writeTextFile(temporary, text);
-    await Deno.chmod(temporary, mode);
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
 }
 
 /** `value` in single quotes, each `'` as `'\''`: bash reads it back byte for byte, nothing expands. */

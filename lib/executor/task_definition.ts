@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { describe } from "../artifacts/artifact.ts";
+import { writeAtomically } from "../write_atomically.ts";
 import type { ExecutorData } from "./executor_data.ts";
 import { sandboxName } from "./task_id.ts";
 
@@ -132,7 +133,7 @@ export async function writeTaskDefinition(
 ): Promise<string> {
   const path = taskDefinitionPath(directory, suffix, definition.taskId);
   const bytes = new TextEncoder().encode(JSON.stringify(taskDefinitionJson(definition)));
-  await writeFileAtomically(path, bytes, 0o644);
+  await writeAtomically(path, bytes, { mode: 0o644 });
   return path;
 }
 
@@ -286,26 +287,4 @@ function fileExtension(path: string): string {
   const name = basename(path);
   const dot = name.lastIndexOf(".");
   return dot === -1 ? "" : name.slice(dot + 1);
-}
-
-/** Writes a temporary file beside `path`, flushes it to disk, renames it over `path`, then flushes the directory. */
-async function writeFileAtomically(path: string, bytes: Uint8Array, mode: number): Promise<void> {
-  const directory = dirname(path);
-  // A dot file without the suffix: the cleanup job and watchers never take it for a definition.
-  const temporary = join(directory, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
-  try {
-    {
-      using file = await Deno.open(temporary, { write: true, createNew: true, mode });
-      await Deno.chmod(temporary, mode);
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    }
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
-  using dir = await Deno.open(directory, { read: true });
-  await dir.sync();
 }
