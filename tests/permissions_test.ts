@@ -70,6 +70,8 @@ Deno.test("permissionsFor() the cleanup job: Singularity hosts and the local age
     "/srv/meta",
     "/srv/tasks",
     "/etc/logrotate.d",
+    "/etc/logrotate.d/hourly",
+    "/etc/cron.d",
     "/srv/results",
     "/srv/mesos",
     "/srv/log",

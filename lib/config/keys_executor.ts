@@ -189,6 +189,58 @@ export const EXECUTOR_KEYS = {
     doc: "Extra files (relative to the sandbox, globs allowed) to rotate.",
     era: "properties",
   },
+  "executor.logrotate.frequency": {
+    type: "string",
+    default: "DAILY",
+    choices: ["EVERY_MINUTE", "EVERY_FIVE_MINUTES", "HOURLY", "DAILY", "WEEKLY", "MONTHLY"],
+    doc:
+      "How often the service log is rotated when the task does not say (logrotateFrequency). DAILY, WEEKLY and MONTHLY go to the system logrotate; faster ones to a cron file.",
+    era: "later",
+  },
+  "executor.logrotate.hourly.config.folder": {
+    type: "directory",
+    default: "/etc/logrotate.d/hourly",
+    doc:
+      "Where logrotate configurations for HOURLY or faster rotation go (run by the task's cron file, not by the system logrotate).",
+    era: "later",
+  },
+  "executor.cron.directory": {
+    type: "directory",
+    default: "/etc/cron.d",
+    doc:
+      "Where the cron file for HOURLY or faster rotation goes (named singularity-logrotate-<task id>: cron skips names with dots).",
+    era: "later",
+  },
+  "executor.logrotate.ignore.output": {
+    type: "boolean",
+    default: "false",
+    doc: "Send the output of cron-driven logrotate runs to /dev/null.",
+    era: "later",
+  },
+  "executor.logrotate.compress.command": {
+    type: "string",
+    default: "",
+    doc: "logrotate compresscmd (empty: logrotate's default, gzip).",
+    era: "later",
+  },
+  "executor.logrotate.uncompress.command": {
+    type: "string",
+    default: "",
+    doc: "logrotate uncompresscmd (empty: logrotate's default).",
+    era: "later",
+  },
+  "executor.logrotate.compress.options": {
+    type: "string",
+    default: "",
+    doc: "logrotate compressoptions (empty: logrotate's default).",
+    era: "later",
+  },
+  "executor.logrotate.compress.extension": {
+    type: "string",
+    default: "",
+    doc: "logrotate compressext (empty: logrotate's default for the command).",
+    era: "later",
+  },
   "executor.logrotate.after.bytes": {
     type: "integer",
     min: 0,

@@ -6,8 +6,10 @@
  * sequence (or cancels staging); SHUTDOWN kills everything. The executor
  * exits after `executor.idle.shutdown.after.millis` without tasks.
  *
- * Log rotation and the S3 metadata hand-off plug in at `setUpLogs` and
- * `tearDownLogs` (issue #6).
+ * The task's logs (logrotate, tail and S3 upload metadata) are set up
+ * before it starts and torn down after its terminal update, whatever the
+ * state; the task definition is deleted only when that teardown and the
+ * removal of `app/` succeeded, else the cleanup job finishes the work.
  *
  * @module
  */
@@ -22,7 +24,13 @@ import { stageArtifacts } from "../artifacts/stage.ts";
 import { downloadThroughService } from "../s3/download_client.ts";
 import { type ExecutorData, parseExecutorData } from "./executor_data.ts";
 import { writeRunnerScripts } from "./runner_script.ts";
-import { buildTaskDefinition, deleteTaskDefinition, writeTaskDefinition } from "./task_definition.ts";
+import {
+  buildTaskDefinition,
+  deleteTaskDefinition,
+  type TaskDefinition,
+  writeTaskDefinition,
+} from "./task_definition.ts";
+import { setUpTaskLogs, tearDownTaskLogs } from "./task_logs.ts";
 import {
   encodeShellCommandUpdate,
   parseFrameworkMessage,
@@ -45,6 +53,12 @@ export interface ExecutorContext {
 
 interface TaskState {
   taskId: string;
+  /** Known once the executor data is parsed and the definition written. */
+  data?: ExecutorData;
+  definition?: TaskDefinition;
+  definitionPath?: string;
+  /** The logrotate and metadata files exist: teardown is due. */
+  logsSetUp: boolean;
   /** Known once the executor data is parsed. */
   sandbox?: string;
   user?: string;
@@ -105,6 +119,7 @@ export class SingularityExecutor {
       staging: new AbortController(),
       killPolicyGracePeriodMs: task.killPolicyGracePeriodMs,
       killed: false,
+      logsSetUp: false,
       done: Promise.resolve(),
     };
     this.#tasks.set(task.taskId, state);
@@ -113,10 +128,16 @@ export class SingularityExecutor {
       this.#taskLog(task.taskId, `${status}: ${cut}`);
       driver.sendStatus(task.taskId, status, { message: cut });
     };
-    state.done = this.#run(task, state, send).catch((error) => {
+    state.done = this.#run(task, state, send).catch((error): string => {
       log(`launch of ${task.taskId} failed: ${(error as Error).message}`, task.taskId);
-      if (state.killed) send("TASK_KILLED", "Task killed before service process started");
-      else send("TASK_FAILED", `${(error as Error).message}`);
+      if (state.killed) {
+        send("TASK_KILLED", "Task killed before service process started");
+        return "TASK_KILLED";
+      }
+      send("TASK_FAILED", `${(error as Error).message}`);
+      return "TASK_FAILED";
+    }).then((terminal) => this.#finish(state, terminal)).catch((error) => {
+      log(`finishing ${task.taskId} failed (the cleanup job retries): ${(error as Error).message}`, task.taskId);
     }).finally(() => {
       state.logFile?.close();
       this.#tasks.delete(task.taskId);
@@ -124,15 +145,17 @@ export class SingularityExecutor {
     });
   }
 
-  async #run(task: LaunchedTask, state: TaskState, send: (status: string, message: string) => void): Promise<void> {
+  /** Runs the task to its end; returns the terminal state it reported. */
+  async #run(task: LaunchedTask, state: TaskState, send: (status: string, message: string) => void): Promise<string> {
     const { config } = this.#context;
     let data: ExecutorData;
     try {
       data = parseExecutorData(task.data);
     } catch (error) {
       send("TASK_FAILED", `Invalid executor data: ${(error as Error).message}`);
-      return;
+      return "TASK_FAILED";
     }
+    state.data = data;
     const sandbox = join(this.#context.sandbox, sandboxName(task.taskId));
     await Deno.mkdir(sandbox, { recursive: true });
     state.sandbox = sandbox;
@@ -151,7 +174,8 @@ export class SingularityExecutor {
       bashLog: config.text("executor.task.bash.log.path"),
       logrotateStateFile: config.text("executor.logrotate.state.file"),
     });
-    const definitionPath = await writeTaskDefinition(
+    state.definition = definition;
+    state.definitionPath = await writeTaskDefinition(
       config.text("executor.global.task.definition.directory"),
       config.text("executor.global.task.definition.suffix"),
       definition,
@@ -171,9 +195,11 @@ export class SingularityExecutor {
       logsDirectory: config.text("executor.logrotate.to.directory"),
       serviceLog: definition.serviceLogOut.slice(sandbox.length + 1),
     });
+    state.logsSetUp = true;
+    await setUpTaskLogs(definition, data, { config, log: (line) => this.#taskLog(task.taskId, line) });
     if (state.killed) {
       send("TASK_KILLED", "Task killed before service process started");
-      return;
+      return "TASK_KILLED";
     }
     const bashLog = config.text("executor.task.bash.log.path");
     const process = TaskProcess.start({
@@ -189,11 +215,32 @@ export class SingularityExecutor {
     send("TASK_RUNNING", `Task running process bash - (pid: ${process.pid})`);
     const end = await process.finished;
     send(end.state, end.message);
-    // After a failure the app directory stays for inspection (the cleanup job removes it later).
-    if (end.state !== "TASK_FAILED" && !data.preserveTaskSandboxAfterFinish) {
-      await Deno.remove(join(sandbox, config.text("executor.task.app.directory")), { recursive: true }).catch(() => {});
-      await deleteTaskDefinition(definitionPath);
+    return end.state;
+  }
+
+  /**
+   * After the terminal update: the log teardown, then `app/` removed unless the task failed (kept for
+   * inspection; the cleanup job removes it later) or asked to keep it, then the task definition deleted
+   * when all of that succeeded.
+   */
+  async #finish(state: TaskState, terminal: string): Promise<void> {
+    const { config } = this.#context;
+    const { data, definition, definitionPath } = state;
+    if (data === undefined || definition === undefined || definitionPath === undefined) return;
+    const log = (line: string) => this.#taskLog(state.taskId, line);
+    const teardown = state.logsSetUp ? await tearDownTaskLogs(definition, data, { config, log }) : { ok: true };
+    if (terminal === "TASK_FAILED") return;
+    if (!data.preserveTaskSandboxAfterFinish) {
+      try {
+        await Deno.remove(definition.taskAppDirectory, { recursive: true });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          log(`removing ${definition.taskAppDirectory} failed (the cleanup job retries): ${(error as Error).message}`);
+          return;
+        }
+      }
     }
+    if (teardown.ok) await deleteTaskDefinition(definitionPath);
   }
 
   /**

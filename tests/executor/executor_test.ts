@@ -60,6 +60,20 @@ async function start(properties: Record<string, string> = {}) {
     launch,
     messages,
     taskDir: () => join(executor.sandbox, TASK_ID),
+    /** What the task wrote: the rotated service logs (the teardown's forced rotation), then service.log. */
+    async serviceOutput(): Promise<string> {
+      const dir = join(executor.sandbox, TASK_ID);
+      const rotated = [...Deno.readDirSync(join(dir, "logs"))].map((e) => e.name).sort();
+      let text = "";
+      for (const name of rotated) {
+        const out = await new Deno.Command("gzip", { args: ["-dc", join(dir, "logs", name)] }).output();
+        assert.equal(out.code, 0, `gzip -dc ${name}`);
+        text += new TextDecoder().decode(out.stdout);
+      }
+      return text + await Deno.readTextFile(join(dir, "service.log"));
+    },
+    state,
+    metadataDir: join(setup.dir, "metadata"),
     definitions: () => [...Deno.readDirSync(join(state, "tasks"))].map((e) => e.name),
     async [Symbol.asyncDispose]() {
       await agent.close();
@@ -84,7 +98,7 @@ Deno.test("executor: a task runs to TASK_FINISHED with the originals' messages; 
   assert.match(updates[1][1]!, /^Task running process bash - \(pid: \d+\)$/);
   assert.equal(updates[2][1], "Process exited normally with code 0");
   assert.equal(
-    await Deno.readTextFile(join(env.taskDir(), "service.log")),
+    await env.serviceOutput(),
     'out\nerr\nfrom an artifact\nhi "there" `x` !bang\n',
   );
   await assert.rejects(Deno.stat(join(env.taskDir(), "app")), Deno.errors.NotFound);
@@ -128,7 +142,7 @@ Deno.test("executor: runs the task as its user through sudo", async () => {
   env.launch({ cmd: "id -un; touch made-by-task", user: "sgtest" });
   await env.executor.status;
   assert.deepEqual(env.messages().at(-1)?.[0], "TASK_FINISHED");
-  assert.equal(await Deno.readTextFile(join(env.taskDir(), "service.log")), "sgtest\n");
+  assert.equal(await env.serviceOutput(), "sgtest\n");
 });
 
 Deno.test("executor: KILL of a SIGTERM-ignoring task with grandchildren: SIGKILL after sigKillProcessesAfterMillis", async () => {
@@ -248,7 +262,7 @@ Deno.test("executor: S3 artifacts with signatures are verified; an artifact list
       });
       await env.executor.status;
       assert.deepEqual(env.messages().at(-1)?.[0], "TASK_FINISHED", JSON.stringify(env.messages()));
-      assert.equal(await Deno.readTextFile(join(env.taskDir(), "service.log")), "application\nfrom the list\n");
+      assert.equal(await env.serviceOutput(), "application\nfrom the list\n");
     }
     {
       await using env = await start({ "executor.artifact.signature.verification.command": verifier });
@@ -298,4 +312,56 @@ Deno.test("executor: with no task for executor.idle.shutdown.after.millis it exi
   const started = Date.now();
   assert.equal((await env.executor.status).code, 0);
   assert.ok(Date.now() - started < 10_000);
+});
+
+Deno.test("executor: at the end the service log is rotated into logs/, its tail saved, the upload metadata finished", async () => {
+  await using env = await start({
+    "executor.s3.uploader.bucket": "task-logs",
+    "executor.s3.uploader.pattern": "%requestId/%taskId/%index-%filename",
+    "executor.service.log.tail.lines.to.save": "2",
+  });
+  env.launch({ cmd: "for i in 1 2 3 4; do echo line $i; done" });
+  assert.equal((await env.executor.status).code, 0, env.executor.stderr);
+  assert.equal(env.messages().at(-1)?.[0], "TASK_FINISHED");
+  const rotated = [...Deno.readDirSync(join(env.taskDir(), "logs"))].map((e) => e.name);
+  assert.equal(rotated.length, 1);
+  assert.match(rotated[0], /^service\.log-\d{18}\.gz$/);
+  assert.equal(await env.serviceOutput(), "line 1\nline 2\nline 3\nline 4\n");
+  assert.equal(await Deno.readTextFile(join(env.taskDir(), "tail_of_finished_service.log")), "line 3\nline 4\n");
+  assert.deepEqual([...Deno.readDirSync(join(env.state, "logrotate"))], []);
+  const metadata = JSON.parse(await Deno.readTextFile(join(env.metadataDir, `${TASK_ID}.s3.json`)));
+  assert.deepEqual(metadata, {
+    directory: join(env.taskDir(), "logs"),
+    fileGlob: "{service.log}*.gz*",
+    s3Bucket: "task-logs",
+    s3KeyFormat: `my-request/${TASK_ID}/%index-%filename`,
+    finished: true,
+    uploadImmediately: true,
+    checkSubdirectories: false,
+    compressBeforeUpload: false,
+    checkIfOpen: true,
+  });
+  assert.deepEqual(env.definitions(), []);
+});
+
+Deno.test("executor: a failing logrotate keeps its config and the task definition; the task's real state is reported", async () => {
+  const fake = join(await Deno.makeTempDir(), "logrotate");
+  await Deno.writeTextFile(fake, "#!/bin/sh\necho 'error: cannot rotate' >&2\nexit 1\n");
+  await Deno.chmod(fake, 0o755);
+  try {
+    await using env = await start({ "executor.logrotate.command": fake });
+    env.launch({ cmd: "echo done" });
+    assert.equal((await env.executor.status).code, 0, env.executor.stderr);
+    assert.equal(env.messages().at(-1)?.[0], "TASK_FINISHED");
+    assert.deepEqual([...Deno.readDirSync(join(env.state, "logrotate"))].map((e) => e.name), [TASK_ID]);
+    assert.equal(env.definitions().length, 1);
+    await assert.rejects(Deno.stat(join(env.taskDir(), "app")), Deno.errors.NotFound);
+    const taskLog = await Deno.readTextFile(join(env.taskDir(), "executor.java.log"));
+    assert.match(
+      taskLog,
+      /logrotate \(its configuration is kept for the cleanup job\): .* exited with 1: error: cannot rotate/,
+    );
+  } finally {
+    await Deno.remove(fake.slice(0, fake.lastIndexOf("/")), { recursive: true });
+  }
 });

@@ -1,0 +1,255 @@
+/**
+ * A task's logs from set-up to teardown: the service log, the logrotate
+ * files, the tail metadata and the S3 upload metadata. The executor calls
+ * {@linkcode setUpTaskLogs} before the task starts and
+ * {@linkcode tearDownTaskLogs} after its terminal update; the cleanup job
+ * calls the same teardown for tasks whose executor died.
+ *
+ * Teardown, for every terminal state: tail metadata finished; the last
+ * `executor.service.log.tail.lines.to.save` lines saved to the tail file; a
+ * forced logrotate run with the task's state file; on success the logrotate
+ * files are deleted and the upload metadata rewritten `finished` (and
+ * `uploadImmediately`), on failure they are kept so the cleanup job retries.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import type { Config, ExecutorKeys } from "../config/mod.ts";
+import { type LogrotatePlan, logrotatePlan, type LogrotateSettings } from "../logrotate/config.ts";
+import { existingLogrotateFiles, forceRotation, writeLogrotatePlan } from "../logrotate/run.ts";
+import { writeUploadMetadata } from "../s3/upload_metadata.ts";
+import type { ExecutorData } from "./executor_data.ts";
+import { writeTailMetadata } from "./tail_metadata.ts";
+import { lastLines } from "./last_lines.ts";
+import type { TaskDefinition } from "./task_definition.ts";
+import { parseTaskId } from "./task_id.ts";
+import { taskUploadMetadata, type TaskUploadSettings } from "./task_upload_metadata.ts";
+import { resolve } from "node:path";
+
+/** What set-up and teardown need besides the task. */
+export interface TaskLogsContext {
+  config: Config<ExecutorKeys>;
+  log: (line: string) => void;
+}
+
+/** How a teardown went. */
+export interface TeardownResult {
+  /** Everything succeeded: the task definition may be deleted. */
+  ok: boolean;
+  /** What failed, one line each. */
+  problems: string[];
+}
+
+/**
+ * Prepares the task's logs before it starts: the service log exists, the logrotate files, the tail
+ * metadata (with a `loggingTag`) and the upload metadata (`finished: false`) are written. Throws when
+ * any of it fails: a task whose logs would be lost should not start.
+ *
+ * @example
+ * ```ts
+ * await setUpTaskLogs(definition, data, { config, log: console.log });
+ * ```
+ */
+export async function setUpTaskLogs(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  context: TaskLogsContext,
+): Promise<void> {
+  const { config } = context;
+  await ensureFile(definition.serviceLogOut);
+  await writeLogrotatePlan(planOf(definition, data, config));
+  await writeTail(definition, data, config, false);
+  const files = uploadMetadataOf(definition, data, config, false);
+  if (files.length === 0) {
+    context.log("no S3 bucket for task logs (executor.s3.uploader.bucket is empty): logs stay in the sandbox");
+  }
+  for (const file of files) {
+    await writeUploadMetadata(
+      config.text("s3uploader.metadata.directory"),
+      metadataFileName(file.name, config),
+      file.metadata,
+    );
+  }
+}
+
+/**
+ * Finishes the task's logs after its end; never throws: what failed is in the result (and logged).
+ *
+ * @example
+ * ```ts
+ * const result = await tearDownTaskLogs(definition, data, { config, log: console.log });
+ * if (result.ok) await deleteTaskDefinition(path);
+ * ```
+ */
+export async function tearDownTaskLogs(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  context: TaskLogsContext,
+): Promise<TeardownResult> {
+  const { config, log } = context;
+  const problems: string[] = [];
+  const attempt = async (what: string, step: () => Promise<void>) => {
+    try {
+      await step();
+    } catch (error) {
+      problems.push(`${what}: ${(error as Error).message}`);
+    }
+  };
+  await attempt("tail metadata", () => writeTail(definition, data, config, true));
+  await attempt("service log", () => ensureFile(definition.serviceLogOut));
+  const rotated = !data.skipLogrotateAndCompress;
+  const tailLines = config.get("executor.service.log.tail.lines.to.save");
+  if (rotated && tailLines > 0 && definition.serviceFinishedTailLog !== undefined) {
+    await attempt(
+      "tail of the service log",
+      () => saveTail(definition.serviceLogOut, definition.serviceFinishedTailLog!, tailLines),
+    );
+  }
+  const settings = logrotateSettings(config, definition.taskDirectory);
+  const present = await existingLogrotateFiles(definition.taskId, settings);
+  // logrotate fails when olddir is missing (a task that never started has no logs/ yet).
+  await attempt(
+    "rotated logs directory",
+    () => Deno.mkdir(resolve(dirname(definition.serviceLogOut), settings.toDirectory), { recursive: true }),
+  );
+  let rotation = present.configs.length === 0;
+  if (!rotation) {
+    const result = await forceRotation(settings.command, definition.logrotateStateFile, present.configs);
+    rotation = result.ok;
+    if (result.ok) {
+      for (const path of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) {
+        await attempt(`removing ${path}`, () => Deno.remove(path));
+      }
+    } else {
+      problems.push(`logrotate (its configuration is kept for the cleanup job): ${result.problem}`);
+    }
+  }
+  if (rotation) {
+    await attempt("S3 upload metadata", async () => {
+      for (const file of uploadMetadataOf(definition, data, config, true)) {
+        await writeUploadMetadata(
+          config.text("s3uploader.metadata.directory"),
+          metadataFileName(file.name, config),
+          file.metadata,
+        );
+      }
+    });
+  }
+  for (const problem of problems) log(`log teardown of ${definition.taskId}: ${problem}`);
+  return { ok: problems.length === 0, problems };
+}
+
+/**
+ * The executor configuration's logrotate settings, with the extra files resolved against `sandbox`.
+ *
+ * @example
+ * ```ts
+ * logrotateSettings(config, "/sandbox").command; // "logrotate"
+ * ```
+ */
+export function logrotateSettings(config: Config<ExecutorKeys>, sandbox: string): LogrotateSettings {
+  return {
+    command: config.text("executor.logrotate.command"),
+    configFolder: config.text("executor.logrotate.config.folder"),
+    hourlyConfigFolder: config.text("executor.logrotate.hourly.config.folder"),
+    cronDirectory: config.text("executor.cron.directory"),
+    toDirectory: config.text("executor.logrotate.to.directory"),
+    maxageDays: config.get("executor.logrotate.maxage.days"),
+    count: config.get("executor.logrotate.count"),
+    dateformat: config.text("executor.logrotate.dateformat"),
+    extrasDateformat: config.text("executor.logrotate.extras.dateformat"),
+    extraFiles: config.get("executor.logrotate.extras.files").map((file) => resolve(sandbox, file)),
+    frequency: config.get("executor.logrotate.frequency") as LogrotateSettings["frequency"],
+    compressCommand: config.text("executor.logrotate.compress.command"),
+    uncompressCommand: config.text("executor.logrotate.uncompress.command"),
+    compressOptions: config.text("executor.logrotate.compress.options"),
+    compressExtension: config.text("executor.logrotate.compress.extension"),
+    ignoreOutput: config.get("executor.logrotate.ignore.output"),
+  };
+}
+
+/** The task's logrotate files. */
+function planOf(definition: TaskDefinition, data: ExecutorData, config: Config<ExecutorKeys>): LogrotatePlan {
+  return logrotatePlan({
+    taskId: definition.taskId,
+    serviceLog: data.skipLogrotateAndCompress ? undefined : definition.serviceLogOut,
+    stateFile: definition.logrotateStateFile,
+    frequency: data.logrotateFrequency,
+  }, logrotateSettings(config, definition.taskDirectory));
+}
+
+/** The task's upload metadata files. */
+function uploadMetadataOf(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  config: Config<ExecutorKeys>,
+  finished: boolean,
+) {
+  const settings: TaskUploadSettings = {
+    bucket: config.text("executor.s3.uploader.bucket"),
+    keyPattern: config.text("executor.s3.uploader.pattern"),
+    extraFilePrefixes: config.get("executor.s3.uploader.extras.files"),
+    logrotateToDirectory: config.text("executor.logrotate.to.directory"),
+  };
+  return taskUploadMetadata(
+    {
+      taskId: parseTaskId(definition.taskId),
+      sandbox: definition.taskDirectory,
+      serviceLog: definition.serviceLogOut,
+      data,
+    },
+    settings,
+    { finished },
+  );
+}
+
+/** `<name><s3uploader.metadata.suffix>`. */
+function metadataFileName(name: string, config: Config<ExecutorKeys>): string {
+  return `${name}${config.text("s3uploader.metadata.suffix")}`;
+}
+
+/** The tail metadata, when the task has a logging tag and a log watcher directory is configured. */
+async function writeTail(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  config: Config<ExecutorKeys>,
+  finished: boolean,
+): Promise<void> {
+  const directory = config.text("logwatcher.metadata.directory");
+  if (data.loggingTag === undefined || directory === "") return;
+  await writeTailMetadata(directory, config.text("logwatcher.metadata.suffix"), {
+    filename: definition.serviceLogOut,
+    tag: data.loggingTag,
+    extraFields: data.loggingExtraFields,
+    finished,
+  });
+}
+
+/** Creates `path` empty unless something is there (never truncates, never follows a symlink). */
+async function ensureFile(path: string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  try {
+    (await Deno.open(path, { write: true, createNew: true, mode: 0o644 })).close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+}
+
+/** `tail -n <lines> serviceLog > tailFile`, unless the tail file exists; a symlinked service log is refused. */
+async function saveTail(serviceLog: string, tailFile: string, lines: number): Promise<void> {
+  if ((await Deno.lstat(serviceLog)).isSymlink) throw new Error(`${serviceLog} is a symlink; not read`);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(tailFile, { write: true, createNew: true, mode: 0o644 });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return;
+    throw error;
+  }
+  try {
+    const bytes = await lastLines(serviceLog, lines);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+  } finally {
+    file.close();
+  }
+}
