@@ -46,6 +46,28 @@ export const CLEANUP_KEYS = {
     doc: "Path prefix of the Singularity API.",
     era: "properties",
   },
+  "singularity.client.credentials.header": {
+    type: "string",
+    default: "",
+    doc:
+      "Name of a header sent with every Singularity API request (for example Authorization), its value singularity.client.credentials.secret. Empty: none.",
+    era: "later",
+  },
+  "singularity.client.credentials.secret": {
+    type: "string",
+    default: "",
+    doc:
+      "Value of the singularity.client.credentials.header header (a token); masked in logs and --print-config. Empty: none.",
+    era: "later",
+  },
+  "executor.cleanup.http.timeout.millis": {
+    type: "integer",
+    default: "10000",
+    min: 1,
+    doc:
+      "Timeout of each request to the Mesos agent and to each Singularity host; a host that times out counts as down.",
+    era: "new",
+  },
 } as const satisfies KeyTable;
 
 /** `singularity.executor.cleanup.properties`. */

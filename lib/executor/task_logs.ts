@@ -10,6 +10,8 @@
  * forced logrotate run with the task's state file; on success the logrotate
  * files are deleted and the upload metadata rewritten `finished` (and
  * `uploadImmediately`), on failure they are kept so the cleanup job retries.
+ * A teardown that finds no logrotate file (an earlier one finished) does not
+ * write the metadata again.
  *
  * @module
  */
@@ -112,8 +114,10 @@ export async function tearDownTaskLogs(
     "rotated logs directory",
     () => Deno.mkdir(resolve(dirname(definition.serviceLogOut), settings.toDirectory), { recursive: true }),
   );
-  let rotation = present.configs.length === 0;
-  if (!rotation) {
+  // No configuration left means an earlier teardown rotated and handed the logs over already: writing the
+  // metadata again would only make the uploader register, scan and drop it once more.
+  let rotation = false;
+  if (present.configs.length > 0) {
     const result = await forceRotation(settings.command, definition.logrotateStateFile, present.configs);
     rotation = result.ok;
     if (result.ok) {
