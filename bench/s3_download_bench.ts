@@ -25,7 +25,7 @@ import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { join } from "node:path";
 import { DOWNLOADER, type DownloaderKeys } from "../lib/config/mod.ts";
 import { downloadS3Object, MAX_LANES } from "../lib/s3/chunked_download.ts";
-import { closeS3Clients, s3ClientFor } from "../lib/s3/client.ts";
+import { closeS3Clients, s3ClientFor, s3DownloadClientFor } from "../lib/s3/client.ts";
 import { loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
 
 const MIB = 1024 * 1024;
@@ -56,7 +56,7 @@ async function runOurs(destination: string): Promise<void> {
   const config = setup.config;
   const started = performance.now();
   const result = await downloadS3Object({
-    client: s3ClientFor(config, BUCKET),
+    client: s3DownloadClientFor(config, BUCKET),
     bucket: BUCKET,
     key: KEY,
     destination,

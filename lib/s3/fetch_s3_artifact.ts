@@ -9,7 +9,7 @@ import type { S3Artifact } from "../artifacts/artifact.ts";
 import { type CacheCheck, fetchIntoCache } from "../artifacts/cache.ts";
 import type { Config } from "../config/config.ts";
 import { downloadS3Object } from "./chunked_download.ts";
-import { type S3BaseKeys, s3ClientFor } from "./client.ts";
+import { type S3BaseKeys, s3DownloadClientFor } from "./client.ts";
 
 /**
  * The verified cache path of an S3 artifact (downloaded on a cache miss).
@@ -29,7 +29,7 @@ export function fetchS3Artifact(
     config.text("artifact.cache.directory"),
     (destination, signal) =>
       downloadS3Object({
-        client: s3ClientFor(config, artifact.s3Bucket),
+        client: s3DownloadClientFor(config, artifact.s3Bucket),
         bucket: artifact.s3Bucket,
         key: artifact.s3ObjectKey,
         destination,

@@ -11,7 +11,7 @@ import {
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { UPLOADER, type UploaderKeys } from "../../lib/config/mod.ts";
-import { closeS3Clients, describeS3Target, s3ClientFor } from "../../lib/s3/client.ts";
+import { closeS3Clients, describeS3Target, s3ClientFor, s3DownloadClientFor } from "../../lib/s3/client.ts";
 import { md5OfBytes } from "../../lib/artifacts/md5.ts";
 import {
   closingClients,
@@ -62,6 +62,21 @@ Deno.test("s3ClientFor() puts an object and gets exact byte ranges of it", async
   assert.deepEqual(await getBytes(s3, bucket.name, "dir/data.bin", "bytes=-10"), body.slice(990));
   assert.deepEqual(await getBytes(s3, bucket.name, "dir/data.bin", "bytes=995-"), body.slice(995));
   assert.deepEqual(await getBytes(s3, bucket.name, "dir/data.bin"), body);
+});
+
+Deno.test("s3DownloadClientFor() (Deno's fetch underneath) gets exact byte ranges; it is cached apart", async () => {
+  await requireS3Server();
+  using _clients = closingClients();
+  await using setup = await loadTestConfig<UploaderKeys>(UPLOADER);
+  const s3 = s3ClientFor(setup.config);
+  const download = s3DownloadClientFor(setup.config);
+  assert.notEqual(download, s3);
+  assert.equal(s3DownloadClientFor(setup.config), download);
+  await using bucket = await createTestBucket(s3, "fetch-range");
+  const body = Uint8Array.from({ length: 3000 }, (_, i) => (i * 13) % 251);
+  await s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: "data.bin", Body: body }));
+  assert.deepEqual(await getBytes(download, bucket.name, "data.bin", "bytes=100-2099"), body.slice(100, 2100));
+  assert.deepEqual(await getBytes(download, bucket.name, "data.bin"), body);
 });
 
 Deno.test("s3ClientFor() completes a 12 MiB multipart upload with 5 MiB parts", async () => {
