@@ -131,6 +131,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         net: unique([...s3Hosts(config), ...(metricsPort !== "0" ? [`127.0.0.1:${metricsPort}`] : [])]),
         env: AWS_ENV,
         sys,
+        // lsof also answers whether watched pids live: /proc needs --allow-all, Deno.kill an unrestricted --allow-run.
         run: ["lsof", "fuser", "gzip"],
         ffi: [],
       };

@@ -86,6 +86,36 @@ export const S3UPLOADER_KEYS = {
     doc: "Period of the full rescan of the metadata directory (catches missed file events).",
     era: "later",
   },
+  "s3uploader.content.headers": {
+    type: "string",
+    default: "",
+    doc:
+      'Content-Type and Content-Encoding of uploaded objects by file name suffix, first match wins, as a JSON list: [{"filenameEndsWith":".log.gz","contentType":"text/plain","contentEncoding":"gzip"}]. Empty: none.',
+    era: "later",
+  },
+  "s3uploader.upload.part.concurrency": {
+    type: "integer",
+    default: "4",
+    min: 1,
+    max: 64,
+    doc: "How many parts of one multipart upload are sent at once.",
+    era: "new",
+  },
+  "s3uploader.stall.timeout.millis": {
+    type: "integer",
+    default: "60000",
+    min: 100,
+    doc: "An S3 request that moves no bytes for this long is abandoned (the file is retried).",
+    era: "new",
+  },
+  "s3uploader.shutdown.grace.millis": {
+    type: "integer",
+    default: "10000",
+    min: 0,
+    doc:
+      "On SIGTERM, uploads in flight get this long to finish; the rest are abandoned and resumed to the same key at the next start.",
+    era: "new",
+  },
   "s3uploader.metrics.port": {
     type: "integer",
     default: "0",
