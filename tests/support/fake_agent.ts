@@ -271,6 +271,8 @@ export interface LaunchExecutorOptions {
   shutdownGracePeriod?: string;
   /** `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`; also makes the fake require it (see {@linkcode FakeAgent.requireAuth}). */
   token?: string;
+  /** Where the sandbox is made (default the system's temporary directory), e.g. below `mesos.work.directory`. */
+  sandboxParent?: string;
 }
 
 /** The executor process the fake started. */
@@ -543,7 +545,7 @@ export class FakeAgent implements AsyncDisposable {
     this.#checkpoint = checkpoint;
     const grace = options.shutdownGracePeriod ?? "2secs";
     this.#shutdownGraceMs = durationMs("shutdownGracePeriod", grace);
-    const sandbox = await Deno.makeTempDir({ prefix: "fake-agent-sandbox-" });
+    const sandbox = await Deno.makeTempDir({ prefix: "fake-agent-sandbox-", dir: options.sandboxParent });
     const endpoint = `127.0.0.1:${this.#port}`;
     const env: Record<string, string> = {
       MESOS_FRAMEWORK_ID: this.frameworkId,
