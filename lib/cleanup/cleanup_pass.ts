@@ -21,6 +21,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { CleanupKeys, Config, ExecutorKeys } from "../config/mod.ts";
 import { type ExecutorData, parseExecutorDataObject } from "../executor/executor_data.ts";
 import { deleteTaskDefinition, readTaskDefinition, type TaskDefinition } from "../executor/task_definition.ts";
+import { pendingUploadsUnder } from "../executor/pending_uploads.ts";
 import { logrotateSettings, tearDownTaskLogs } from "../executor/task_logs.ts";
 import { existingLogrotateFiles } from "../logrotate/run.ts";
 import { pathExists } from "../path_exists.ts";
@@ -211,6 +212,11 @@ async function cleanOne(
     results.runningTasksIgnored++;
     return dry(`${taskId}: leave alone (${decision.reason})`);
   }
+  if (decision.action === "wait") {
+    results.waitingTasks++;
+    log.info(`${taskId}: left for a later run (${decision.reason})`);
+    return dry(`${taskId}: leave for a later run (${decision.reason})`);
+  }
   if (options.dryRun) {
     const sandboxGone = !await pathExists(definition.taskDirectory);
     const steps = sandboxGone
@@ -220,34 +226,48 @@ async function cleanOne(
       } app/, delete the definition`;
     return `${taskId}: clean (${decision.reason}): ${steps}`;
   }
-  const problems = await cleanTask(definition, data, decision.cleanupAppDirectory, config, (line) => log.warn(line));
-  if (problems.length === 0) {
+  const outcome = await cleanTask(definition, data, decision.cleanupAppDirectory, config, (line) => log.warn(line));
+  if (outcome.problems.length > 0) {
+    results.errorTasks++;
+    log.error(`${taskId}: not fully cleaned, the definition stays for the next run: ${outcome.problems.join("; ")}`);
+  } else if (outcome.appKeptFor.length > 0) {
+    results.waitingTasks++;
+    log.info(`${taskId}: logs handed over; app/ stays until the uploader has taken ${outcome.appKeptFor.join(", ")}`);
+  } else {
     results.successfullyCleanedTasks++;
     log.info(`${taskId}: cleaned (${decision.reason})`);
-    if (decision.cleanupAppDirectory) await deleteTaskDefinition(path);
-  } else {
-    results.errorTasks++;
-    log.error(`${taskId}: not fully cleaned, the definition stays for the next run: ${problems.join("; ")}`);
+    // A failed task kept for inspection keeps its definition, so a later run removes its app/.
+    if (decision.cleanupAppDirectory || data.preserveTaskSandboxAfterFinish === true) await deleteTaskDefinition(path);
   }
   return undefined;
 }
 
-/** The executor's teardown for a task whose executor died; returns what failed (nothing: done). */
+/** What {@linkcode cleanTask} left undone. */
+interface CleanOutcome {
+  /** What failed (the definition stays for the next run). */
+  problems: string[];
+  /** Upload metadata still pointing inside `app/`, which therefore stays. */
+  appKeptFor: string[];
+}
+
+/** The executor's teardown for a task whose executor died. */
 async function cleanTask(
   definition: TaskDefinition,
   data: ExecutorData,
   removeApp: boolean,
   config: Config<CleanupKeys>,
   log: (line: string) => void,
-): Promise<string[]> {
+): Promise<CleanOutcome> {
   const executorConfig = config as unknown as Config<ExecutorKeys>;
+  const problems: string[] = [];
   if (!await pathExists(definition.taskDirectory)) {
     const settings = logrotateSettings(executorConfig, definition.taskDirectory);
     const present = await existingLogrotateFiles(definition.taskId, settings);
-    for (const file of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) await Deno.remove(file);
-    return [];
+    for (const file of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) {
+      await Deno.remove(file).catch((error) => problems.push(`removing ${file}: ${(error as Error).message}`));
+    }
+    return { problems, appKeptFor: [] };
   }
-  const problems: string[] = [];
   if (!data.skipLogrotateAndCompress) {
     const logs = resolve(dirname(definition.serviceLogOut), config.text("executor.logrotate.to.directory"));
     try {
@@ -267,14 +287,20 @@ async function cleanTask(
   }
   const teardown = await tearDownTaskLogs(definition, data, { config: executorConfig, log });
   problems.push(...teardown.problems);
+  let appKeptFor: string[] = [];
   if (removeApp) {
     try {
-      await Deno.remove(definition.taskAppDirectory, { recursive: true });
+      appKeptFor = await pendingUploadsUnder(
+        definition.taskAppDirectory,
+        config.text("s3uploader.metadata.directory"),
+        config.text("s3uploader.metadata.suffix"),
+      );
+      if (appKeptFor.length === 0) await Deno.remove(definition.taskAppDirectory, { recursive: true });
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
         problems.push(`removing ${definition.taskAppDirectory}: ${(error as Error).message}`);
       }
     }
   }
-  return problems;
+  return { problems, appKeptFor };
 }

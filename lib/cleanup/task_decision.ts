@@ -20,7 +20,26 @@ import type { TaskHistory, TaskUpdate } from "./singularity_api.ts";
 /** Leave the task alone, or clean it up. The reason is one line for logs and `--dry-run`. */
 export type TaskDecision =
   | { action: "ignore"; reason: string }
+  | { action: "wait"; reason: string }
   | { action: "clean"; cleanupAppDirectory: boolean; reason: string };
+
+/** Singularity's terminal task states (its "done" set). */
+export const TERMINAL_STATES: ReadonlySet<string> = new Set([
+  "TASK_FINISHED",
+  "TASK_FAILED",
+  "TASK_KILLED",
+  "TASK_LOST",
+  "TASK_LOST_WHILE_DOWN",
+  "TASK_ERROR",
+  "TASK_DROPPED",
+  "TASK_GONE",
+  "TASK_UNREACHABLE",
+  "TASK_GONE_BY_OPERATOR",
+  "TASK_UNKNOWN",
+]);
+
+/** A task that ended less than this long ago is left for a later run, as the later originals do. */
+export const SETTLE_MS = 15 * 60 * 1000;
 
 /** What is known about a task before its history is asked for. */
 export interface LivenessFacts {
@@ -90,6 +109,17 @@ export function decideTask(definition: TaskDefinition, facts: TaskFacts): TaskDe
     cleanupAppDirectory,
     reason: `${gone}; ${state}; ${why}`,
   });
+  // Dead executor, but Singularity has not seen the task end (or only just): its processes may still be
+  // running, or the agent is still reporting; a later run finds it settled.
+  if (latest !== undefined && !TERMINAL_STATES.has(latest.taskState)) {
+    return { action: "wait", reason: `${gone}; ${state}, not a terminal state: wait for Singularity to see it end` };
+  }
+  if (latest !== undefined && facts.nowMs - latest.timestamp < SETTLE_MS) {
+    return {
+      action: "wait",
+      reason: `${gone}; ${state}, less than ${formatDuration(SETTLE_MS)} ago: wait for it to settle`,
+    };
+  }
   const preserve = definition.executorData.preserveTaskSandboxAfterFinish;
   if (preserve === true) return clean(false, "keep the app directory (preserveTaskSandboxAfterFinish)");
   if (preserve !== undefined && preserve !== null && preserve !== false) {

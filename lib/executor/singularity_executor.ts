@@ -30,6 +30,7 @@ import {
   type TaskDefinition,
   writeTaskDefinition,
 } from "./task_definition.ts";
+import { pendingUploadsUnder } from "./pending_uploads.ts";
 import { setUpTaskLogs, tearDownTaskLogs } from "./task_logs.ts";
 import {
   encodeShellCommandUpdate,
@@ -231,6 +232,19 @@ export class SingularityExecutor {
     const teardown = state.logsSetUp ? await tearDownTaskLogs(definition, data, { config, log }) : { ok: true };
     if (terminal === "TASK_FAILED") return;
     if (!data.preserveTaskSandboxAfterFinish) {
+      const pending = await pendingUploadsUnder(
+        definition.taskAppDirectory,
+        config.text("s3uploader.metadata.directory"),
+        config.text("s3uploader.metadata.suffix"),
+      );
+      if (pending.length > 0) {
+        log(
+          `${definition.taskAppDirectory} stays until the uploader has taken ${
+            pending.join(", ")
+          } (the cleanup job removes it)`,
+        );
+        return;
+      }
       try {
         await Deno.remove(definition.taskAppDirectory, { recursive: true });
       } catch (error) {

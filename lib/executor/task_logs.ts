@@ -119,28 +119,28 @@ export async function tearDownTaskLogs(
   );
   // No configuration left means an earlier teardown rotated and handed the logs over already: writing the
   // metadata again would only make the uploader register, scan and drop it once more.
-  let rotation = false;
   if (present.configs.length > 0) {
     const result = await forceRotation(settings.command, definition.logrotateStateFile, present.configs);
-    rotation = result.ok;
+    if (!result.ok) problems.push(`logrotate (its configuration is kept for the cleanup job): ${result.problem}`);
+    // The metadata first: deleting the configuration says "handed over" to a later teardown.
+    let handedOver = false;
     if (result.ok) {
+      await attempt("S3 upload metadata", async () => {
+        for (const file of uploadMetadataOf(definition, data, config, true)) {
+          await writeUploadMetadata(
+            config.text("s3uploader.metadata.directory"),
+            metadataFileName(file.name, config),
+            file.metadata,
+          );
+        }
+        handedOver = true;
+      });
+    }
+    if (handedOver) {
       for (const path of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) {
         await attempt(`removing ${path}`, () => Deno.remove(path));
       }
-    } else {
-      problems.push(`logrotate (its configuration is kept for the cleanup job): ${result.problem}`);
     }
-  }
-  if (rotation) {
-    await attempt("S3 upload metadata", async () => {
-      for (const file of uploadMetadataOf(definition, data, config, true)) {
-        await writeUploadMetadata(
-          config.text("s3uploader.metadata.directory"),
-          metadataFileName(file.name, config),
-          file.metadata,
-        );
-      }
-    });
   }
   for (const problem of problems) log(`log teardown of ${definition.taskId}: ${problem}`);
   return { ok: problems.length === 0, problems };
@@ -242,9 +242,9 @@ async function ensureFile(path: string): Promise<void> {
   }
 }
 
-/** `tail -n <lines> serviceLog > tailFile`, unless the tail file exists; a symlinked service log is refused. */
+/** `tail -n <lines> serviceLog > tailFile`, unless the tail file exists; see lastLines for what is refused. */
 async function saveTail(serviceLog: string, tailFile: string, lines: number): Promise<void> {
-  if ((await Deno.lstat(serviceLog)).isSymlink) throw new Error(`${serviceLog} is a symlink; not read`);
+  const bytes = await lastLines(serviceLog, lines);
   let file: Deno.FsFile;
   try {
     file = await Deno.open(tailFile, { write: true, createNew: true, mode: 0o644 });
@@ -253,7 +253,6 @@ async function saveTail(serviceLog: string, tailFile: string, lines: number): Pr
     throw error;
   }
   try {
-    const bytes = await lastLines(serviceLog, lines);
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));
   } finally {

@@ -126,7 +126,11 @@ export function parseUploadMetadata(text: string, file: string): UploadMetadata 
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UploadMetadataError(`${file}: not valid JSON (${(error as Error).message})`);
+    // The parser's message quotes part of the text, which may be a credential: it is not shown.
+    const early = /^(Unexpected end|Unterminated)/.test((error as Error).message);
+    throw new UploadMetadataError(
+      `${file}: not valid JSON (${early ? "it ends early: still being written?" : "a syntax error"})`,
+    );
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw new UploadMetadataError(`${file}: expected a JSON object, got ${shortJson(json)}`);

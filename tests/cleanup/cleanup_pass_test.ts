@@ -173,9 +173,11 @@ Deno.test("cleanup: a task whose executor was SIGKILLed mid-task gets its last l
     assert.ok((await Deno.stat(join(env.logrotate, id))).isFile, "the dead executor left its logrotate config");
 
     env.singularity.setActiveTasks(AGENT_ID, [taskId(99)]);
+    // The agent reported the executor's death; Singularity recorded the task lost (20 minutes ago: settled).
     env.singularity.setHistory(id, [
-      { taskState: "TASK_LAUNCHED", timestamp: Date.now() - 2000 },
-      { taskState: "TASK_RUNNING", timestamp: Date.now() - 1000 },
+      { taskState: "TASK_LAUNCHED", timestamp: Date.now() - 22 * 60_000 },
+      { taskState: "TASK_RUNNING", timestamp: Date.now() - 21 * 60_000 },
+      { taskState: "TASK_LOST", timestamp: Date.now() - 20 * 60_000 },
     ]);
     const { results, resultsFile } = await runCleanup({ config: env.config, log: silent });
     assert.deepEqual(results, {
@@ -348,4 +350,51 @@ Deno.test("singularity-executor-cleanup: --dry-run prints the plan on stdout; a 
   assert.equal(real.code, 0, new TextDecoder().decode(real.stderr));
   assert.equal((await env.resultsFile()).successfullyCleanedTasks, 1);
   await assert.rejects(Deno.stat(join(sandbox, "app")), Deno.errors.NotFound);
+});
+
+Deno.test("cleanup: a task Singularity still sees running, or saw end minutes ago, waits untouched", async () => {
+  await using env = await environment();
+  await env.deadTask(taskId(14));
+  await env.deadTask(taskId(15));
+  env.singularity.setActiveTasks(AGENT_ID, [taskId(99)]);
+  env.singularity.setHistory(taskId(14), [{ taskState: "TASK_RUNNING", timestamp: Date.now() - HOUR }]);
+  env.singularity.setHistory(taskId(15), [{ taskState: "TASK_FINISHED", timestamp: Date.now() - 60_000 }]);
+  const before = snapshot(env.root);
+  const { results } = await runCleanup({ config: env.config, log: silent });
+  assert.deepEqual([results.waitingTasks, results.successfullyCleanedTasks, results.errorTasks], [2, 0, 0]);
+  assert.deepEqual(withoutResults(snapshot(env.root)), withoutResults(before));
+});
+
+Deno.test("cleanup: preserveTaskSandboxAfterFinish keeps app/ but the definition goes once the logs are handed over", async () => {
+  await using env = await environment();
+  const sandbox = await env.deadTask(taskId(16), { preserveTaskSandboxAfterFinish: true });
+  env.singularity.setActiveTasks(AGENT_ID, [taskId(99)]);
+  const { results } = await runCleanup({ config: env.config, log: silent });
+  assert.equal(results.successfullyCleanedTasks, 1);
+  assert.ok((await Deno.stat(join(sandbox, "app"))).isDirectory);
+  assert.deepEqual(env.definitions(), []);
+});
+
+Deno.test("cleanup: app/ stays while upload metadata points inside it; a run after the uploader took it removes it", async () => {
+  await using env = await environment();
+  const id = taskId(17);
+  const sandbox = await env.deadTask(id, {
+    s3UploaderAdditionalFiles: [{ filename: "app.log", directory: "app/logs", s3UploaderFilenameHint: "app" }],
+  });
+  await Deno.mkdir(join(sandbox, "app/logs"));
+  await Deno.writeTextFile(join(sandbox, "app/logs/app.log-1.gz"), "not uploaded yet");
+  env.singularity.setActiveTasks(AGENT_ID, [taskId(99)]);
+  const first = await runCleanup({ config: env.config, log: silent });
+  assert.deepEqual([first.results.waitingTasks, first.results.successfullyCleanedTasks], [1, 0]);
+  assert.equal(await Deno.readTextFile(join(sandbox, "app/logs/app.log-1.gz")), "not uploaded yet");
+  assert.deepEqual(env.definitions(), [`${id}.task.json`]);
+  const pending = join(env.metadataDir, `${id}-app.s3.json`);
+  assert.equal(JSON.parse(await Deno.readTextFile(pending)).finished, true);
+  // The uploader's final pass took the file and dropped its metadata.
+  await Deno.remove(pending);
+  await Deno.remove(join(env.metadataDir, `${id}-default.s3.json`));
+  const second = await runCleanup({ config: env.config, log: silent });
+  assert.equal(second.results.successfullyCleanedTasks, 1);
+  await assert.rejects(Deno.stat(join(sandbox, "app")), Deno.errors.NotFound);
+  assert.deepEqual(env.definitions(), []);
 });

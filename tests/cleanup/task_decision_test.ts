@@ -98,24 +98,24 @@ Deno.test("decideTask() cleans a dead task, keeping or removing the app director
     ],
     [
       "finished",
-      endedWith("TASK_FINISHED", 5 * 60_000),
+      endedWith("TASK_FINISHED", 20 * 60_000),
       undefined,
       true,
-      `${GONE}; latest update TASK_FINISHED at ${at(5 * 60_000)}; remove the app directory`,
+      `${GONE}; latest update TASK_FINISHED at ${at(20 * 60_000)}; remove the app directory`,
     ],
     [
       "killed",
-      endedWith("TASK_KILLED", 60_000),
+      endedWith("TASK_KILLED", 15 * 60_000),
       undefined,
       true,
-      `${GONE}; latest update TASK_KILLED at ${at(60_000)}; remove the app directory`,
+      `${GONE}; latest update TASK_KILLED at ${at(15 * 60_000)}; remove the app directory`,
     ],
     [
       "lost",
-      endedWith("TASK_LOST", 10_000),
+      endedWith("TASK_LOST", HOUR),
       undefined,
       true,
-      `${GONE}; latest update TASK_LOST at ${at(10_000)}; remove the app directory`,
+      `${GONE}; latest update TASK_LOST at ${at(HOUR)}; remove the app directory`,
     ],
     [
       "failed an hour ago",
@@ -148,15 +148,6 @@ Deno.test("decideTask() cleans a dead task, keeping or removing the app director
       `${GONE}; latest update TASK_FAILED at ${
         at(2 * DAY + 61_000)
       }; remove the app directory (failed 48h 1m ago, at least 24h)`,
-    ],
-    [
-      "failed at a time ahead of the clock",
-      endedWith("TASK_FAILED", -5000),
-      undefined,
-      false,
-      `${GONE}; latest update TASK_FAILED at ${
-        at(-5000)
-      }; keep the app directory (failed at a time ahead of this machine's clock)`,
     ],
     [
       "preserveTaskSandboxAfterFinish, finished long ago",
@@ -218,24 +209,46 @@ Deno.test("decideTask() takes the latest update by timestamp, not by its place i
   });
 });
 
-Deno.test("decideTask() with a keep time of 0 removes a failed task's app directory at once", () => {
-  assert.deepEqual(decideTask(definition(), facts(endedWith("TASK_FAILED", 0), { keepFailedAppDirectoryMs: 0 })), {
+Deno.test("decideTask() with a keep time of 0 removes a failed task's app directory once it settled", () => {
+  const ended = endedWith("TASK_FAILED", 20 * 60_000);
+  assert.deepEqual(decideTask(definition(), facts(ended, { keepFailedAppDirectoryMs: 0 })), {
     action: "clean",
     cleanupAppDirectory: true,
-    reason: `${GONE}; latest update TASK_FAILED at ${at(0)}; remove the app directory (failed 0ms ago, at least 0ms)`,
+    reason: `${GONE}; latest update TASK_FAILED at ${
+      at(20 * 60_000)
+    }; remove the app directory (failed 20m ago, at least 0ms)`,
   });
 });
 
-Deno.test("decideTask() copes with a timestamp no date can hold", () => {
-  assert.deepEqual(
-    decideTask(definition(), facts({ taskUpdates: [{ taskState: "TASK_FINISHED", timestamp: 1e20 }] })),
-    {
-      action: "clean",
-      cleanupAppDirectory: true,
-      reason:
-        `${GONE}; latest update TASK_FINISHED at 100000000000000000000 ms after the epoch; remove the app directory`,
-    },
-  );
+Deno.test("decideTask() waits while Singularity has not seen the task end, or saw it end less than 15 minutes ago", () => {
+  const cases: [string, ReturnType<typeof endedWith>, string][] = [
+    [
+      "still running",
+      endedWith("TASK_RUNNING", HOUR),
+      `latest update TASK_RUNNING at ${at(HOUR)}, not a terminal state`,
+    ],
+    ["killing", endedWith("TASK_KILLING", 0), `latest update TASK_KILLING at ${at(0)}, not a terminal state`],
+    [
+      "finished 14 minutes ago",
+      endedWith("TASK_FINISHED", 14 * 60_000),
+      `latest update TASK_FINISHED at ${at(14 * 60_000)}, less than 15m ago`,
+    ],
+    [
+      "failed at a time ahead of the clock",
+      endedWith("TASK_FAILED", -5000),
+      `latest update TASK_FAILED at ${at(-5000)}, less than 15m ago`,
+    ],
+    [
+      "a timestamp no date can hold",
+      { taskUpdates: [{ taskState: "TASK_FINISHED", timestamp: 1e20 }] },
+      "latest update TASK_FINISHED at 100000000000000000000 ms after the epoch, less than 15m ago",
+    ],
+  ];
+  for (const [name, history, state] of cases) {
+    const decision = decideTask(definition(), facts(history));
+    assert.equal(decision.action, "wait", name);
+    assert.ok(decision.reason.startsWith(`${GONE}; ${state}`), `${name}: ${decision.reason}`);
+  }
 });
 
 Deno.test("latestUpdate() picks the greatest timestamp, the later of equal ones, none of none", () => {

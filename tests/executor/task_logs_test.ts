@@ -314,3 +314,16 @@ Deno.test("tearDownTaskLogs() does not read a service log that is a symlink, and
   await assert.rejects(Deno.stat(join(env.sandbox, "tail_of_finished_service.log")), Deno.errors.NotFound);
   assert.equal(await Deno.readTextFile(join(env.sandbox, "secret")), "secret\n");
 });
+
+Deno.test("tearDownTaskLogs() does not hang on a FIFO put where the service log was", async () => {
+  await using env = await setup({ serviceLog: "app/service.log" });
+  await Deno.mkdir(join(env.sandbox, "app"));
+  await setUpTaskLogs(env.definition, env.data, env.context);
+  await Deno.remove(join(env.sandbox, "app", "service.log"));
+  const made = await new Deno.Command("mkfifo", { args: [join(env.sandbox, "app", "service.log")] }).output();
+  assert.equal(made.code, 0);
+  const result = await tearDownTaskLogs(env.definition, env.data, env.context);
+  assert.equal(result.ok, false);
+  assert.match(result.problems.join("\n"), /app\/service\.log is not a regular file; not read/);
+  await assert.rejects(Deno.stat(join(env.sandbox, "tail_of_finished_service.log")), Deno.errors.NotFound);
+});

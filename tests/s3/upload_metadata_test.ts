@@ -43,7 +43,7 @@ Deno.test("parseUploadMetadata() reads every optional field", () => {
 Deno.test("parseUploadMetadata() names the file, field and value of bad input", () => {
   const cases: [string, RegExp][] = [
     ["", /t\.s3\.json: empty \(still being written\?\)$/],
-    ['{"directory": "/s', /t\.s3\.json: not valid JSON/],
+    ['{"directory": "/s', /t\.s3\.json: not valid JSON \(it ends early: still being written\?\)/],
     ["[]", /t\.s3\.json: expected a JSON object, got \[\]$/],
     [
       JSON.stringify({ ...MINIMAL, s3Bucket: undefined }),
@@ -89,4 +89,12 @@ Deno.test("writeUploadMetadata() writes readable JSON atomically, 0600, leaving 
 Deno.test("uploadMetadataFileName() adds the hint; refuses names that would leave the directory or hide", () => {
   assert.equal(uploadMetadataFileName("t1", ".s3.json", "file2"), "t1-file2.s3.json");
   assert.throws(() => uploadMetadataFileName("../t1", ".s3.json"), /must not contain "\/" or start with "\."/);
+});
+
+Deno.test("parseUploadMetadata(): a JSON syntax error near a credential does not show the text", () => {
+  const text = '{"directory":"/s","s3SecretKey":wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY}';
+  assert.throws(
+    () => parseUploadMetadata(text, "t.s3.json"),
+    (error: Error) => !error.message.includes("wJalr") && /not valid JSON \(a syntax error\)$/.test(error.message),
+  );
 });
