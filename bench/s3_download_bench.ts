@@ -1,16 +1,21 @@
 /**
  * Downloading a 1 GiB random object from the local radosgw: our
  * `downloadS3Object` (default chunk size and concurrency, md5 computed,
- * page cache dropped as it writes) against `aws s3 cp`, `rclone copyto` and
- * parallel ranged `curl` of the same object, measured in the same run.
+ * written with O_DIRECT where the filesystem allows) against `aws s3 cp`,
+ * `rclone copyto` and parallel ranged `curl` of the same object, measured in
+ * the same run; and ours once more writing through the page cache
+ * (`directWrites: false`: buffered writes, dropped from the page cache as it
+ * goes), the way it writes where O_DIRECT is refused. Only ours computes an
+ * md5 (the object was uploaded in parts, so its ETag is no md5 for rclone to
+ * check).
  *
  * Every tool runs as its own process and is timed from spawn to exit, ours
  * included (this script runs itself with `--ours`); the time inside
  * `downloadS3Object` alone is printed beside it. Before each tool: its output
  * is deleted, then `sync` and `echo 1 > /proc/sys/vm/drop_caches` (when
- * permitted), so every tool starts with a cold page cache. Right after ours
- * and after awscli, `fincore` shows how much of the downloaded file is still
- * in the page cache.
+ * permitted), so every tool starts with a cold page cache. Right after both
+ * of ours and after awscli, `fincore` shows how much of the downloaded file
+ * is still in the page cache.
  *
  * The object (`bench-downloads/random-1gib.bin`) is uploaded once, when
  * missing, with its md5 as metadata, and made public-read for curl
@@ -47,11 +52,15 @@ interface OursReport {
   size: number;
   md5: string;
   chunks: number;
+  writeMode: string;
   peakRssMiB: number;
 }
 
-/** The child: one download with the downloader's default settings; prints an OursReport as JSON. */
-async function runOurs(destination: string): Promise<void> {
+/**
+ * The child: one download with the downloader's default settings (through the
+ * page cache with `directWrites` false); prints an OursReport as JSON.
+ */
+async function runOurs(destination: string, directWrites: boolean): Promise<void> {
   await using setup = await loadTestConfig<DownloaderKeys>(DOWNLOADER);
   const config = setup.config;
   const started = performance.now();
@@ -64,6 +73,7 @@ async function runOurs(destination: string): Promise<void> {
     chunkTimeoutMs: config.get("s3.downloader.chunk.timeout.millis"),
     chunkRetries: config.get("s3.downloader.chunk.retries"),
     totalTimeoutMs: config.get("s3.downloader.timeout.millis"),
+    directWrites,
   });
   const seconds = (performance.now() - started) / 1000;
   closeS3Clients();
@@ -160,12 +170,25 @@ async function main(): Promise<void> {
     const [ours, awsOut, rcloneOut, curlOut] = ["ours", "awscli", "rclone", "curl"].map((name) => join(dir, name));
     const url = `${S3_TEST_ENDPOINT}/${BUCKET}/${KEY}`;
 
-    await coldStart(ours);
-    const [oursWall, oursStdout] = await timed(Deno.execPath(), ["run", "-A", import.meta.filename!, "--ours", ours]);
-    const oursResidentMiB = await residentMiB(ours);
-    const report = JSON.parse(oursStdout.split("\n").at(-1)!) as OursReport;
-    if (report.md5 !== md5) throw new Error(`our download has md5 ${report.md5}, the object ${md5}`);
-    await checkSize("downloadS3Object", ours);
+    /** Runs ours in a child process; its wall time, report and MiB of the file left in the page cache. */
+    const runChild = async (...flags: string[]): Promise<[number, OursReport, number]> => {
+      await coldStart(ours);
+      const [wall, stdout] = await timed(Deno.execPath(), [
+        "run",
+        "-A",
+        import.meta.filename!,
+        "--ours",
+        ours,
+        ...flags,
+      ]);
+      const resident = await residentMiB(ours);
+      const report = JSON.parse(stdout.split("\n").at(-1)!) as OursReport;
+      if (report.md5 !== md5) throw new Error(`our download has md5 ${report.md5}, the object ${md5}`);
+      await checkSize("downloadS3Object", ours);
+      return [wall, report, resident];
+    };
+    const [oursWall, report, oursResidentMiB] = await runChild();
+    const [bufferedWall, bufferedReport, bufferedResidentMiB] = await runChild("--buffered");
 
     await coldStart(ours, awsOut);
     const [awsWall] = await timed(
@@ -218,12 +241,11 @@ async function main(): Promise<void> {
         } and ` +
         "outputs deleted before each tool",
     );
-    line(
-      "downloadS3Object (process)",
-      oursWall,
+    const details = (report: OursReport) =>
       `  (${report.seconds.toFixed(2)} s inside downloadS3Object; ${report.chunks} chunks, ` +
-        `${MAX_LANES} lanes; peak RSS ${report.peakRssMiB.toFixed(0)} MiB; md5 checked)`,
-    );
+      `${MAX_LANES} lanes; ${report.writeMode} writes; peak RSS ${report.peakRssMiB.toFixed(0)} MiB; md5 checked)`;
+    line("downloadS3Object (process)", oursWall, details(report));
+    line("  the same through the page cache", bufferedWall, details(bufferedReport));
     line("aws s3 cp", awsWall);
     line("rclone copyto", rcloneWall);
     line(`curl, ${MAX_LANES} parallel ranges`, curlWall);
@@ -237,11 +259,14 @@ async function main(): Promise<void> {
     console.log(
       `${"in page cache after ours".padEnd(34)} ${oursResidentMiB.toFixed(1).padStart(6)} MiB (target <= 64 MiB)`,
     );
+    console.log(
+      `${"  ... through the page cache".padEnd(34)} ${bufferedResidentMiB.toFixed(1).padStart(6)} MiB`,
+    );
     console.log(`${"in page cache after awscli".padEnd(34)} ${awsResidentMiB.toFixed(1).padStart(6)} MiB`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-if (Deno.args[0] === "--ours") await runOurs(Deno.args[1]);
+if (Deno.args[0] === "--ours") await runOurs(Deno.args[1], Deno.args[2] !== "--buffered");
 else await main();

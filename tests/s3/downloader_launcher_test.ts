@@ -83,6 +83,8 @@ Deno.test("the installed downloader downloads with exactly its permission set an
     assert.match(logText, /singularity-s3-downloader \S+ starting/);
     assert.match(logText, /SIGTERM: stopping/);
     assert.doesNotMatch(logText, /NotCapable|Requires .* access/);
+    // O_DIRECT works with FFI on the C library only (chunks of 200,000 bytes: most blocks direct, some buffered).
+    assert.match(logText, /700000 bytes .* [1-9]\d* bytes written with O_DIRECT and [1-9]\d* through the page cache/);
     assert.doesNotMatch(logText, /s3\.secret\.key=test/);
   } finally {
     await bucket.remove();
