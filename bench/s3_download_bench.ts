@@ -32,6 +32,7 @@ import { DOWNLOADER, type DownloaderKeys } from "../lib/config/mod.ts";
 import { downloadS3Object, MAX_LANES } from "../lib/s3/chunked_download.ts";
 import { closeS3Clients, s3ClientFor, s3DownloadClientFor } from "../lib/s3/client.ts";
 import { loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
+import { coldStart, pageCache, run, timed } from "./_tools.ts";
 
 const MIB = 1024 * 1024;
 const SIZE = 1024 * MIB;
@@ -82,51 +83,9 @@ async function runOurs(destination: string, directWrites: boolean): Promise<void
   console.log(JSON.stringify({ seconds, peakRssMiB, ...result } satisfies OursReport));
 }
 
-/**
- * Runs a command, failing with its output when it fails; returns stdout.
- * With `env`, the command gets only that plus PATH and HOME (nothing from the user's AWS or rclone setup).
- */
-async function run(command: string, args: string[], env?: Record<string, string>): Promise<string> {
-  const base = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/tmp" };
-  const output = await new Deno.Command(command, {
-    args,
-    ...(env === undefined ? {} : { env: { ...base, ...env }, clearEnv: true }),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} exited ${output.code}: ${text(output.stderr)} ${text(output.stdout)}`,
-    );
-  }
-  return text(output.stdout);
-}
-
-/** Seconds from spawn to exit of `command`, and its stdout. */
-async function timed(command: string, args: string[], env?: Record<string, string>): Promise<[number, string]> {
-  const started = performance.now();
-  const stdout = await run(command, args, env);
-  return [(performance.now() - started) / 1000, stdout];
-}
-
 /** MiB of `path` in the page cache. */
 async function residentMiB(path: string): Promise<number> {
   return Number(await run("fincore", ["--bytes", "--noheadings", "--output", "RES", path])) / MIB;
-}
-
-let dropCaches: boolean | undefined;
-
-/** Deletes `paths`, then writes dirty pages back and drops the clean page cache when allowed. */
-async function coldStart(...paths: string[]): Promise<void> {
-  for (const path of paths) await Deno.remove(path).catch(() => {});
-  await run("sync", []);
-  try {
-    await Deno.writeTextFile("/proc/sys/vm/drop_caches", "1");
-    dropCaches ??= true;
-  } catch {
-    dropCaches = false;
-  }
 }
 
 /** Uploads the benchmark object when missing; makes it public-read; returns its md5. */
@@ -237,7 +196,7 @@ async function main(): Promise<void> {
     console.log(
       `1 GiB object, radosgw memstore at ${S3_TEST_ENDPOINT}, ${navigator.hardwareConcurrency} CPUs shared with the ` +
         `server; page cache ${
-          dropCaches ? "dropped (sync; echo 1 > /proc/sys/vm/drop_caches)" : "NOT dropped (not permitted)"
+          pageCache.dropped ? "dropped (sync; echo 1 > /proc/sys/vm/drop_caches)" : "NOT dropped (not permitted)"
         } and ` +
         "outputs deleted before each tool",
     );

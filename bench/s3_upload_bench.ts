@@ -32,6 +32,7 @@ import { closeS3Clients, s3ClientFor } from "../lib/s3/client.ts";
 import { writeUploadMetadata } from "../lib/s3/upload_metadata.ts";
 import { UploaderService } from "../lib/s3/uploader/service.ts";
 import { loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
+import { coldStart, pageCache, run, timed } from "./_tools.ts";
 
 const MIB = 1024 * 1024;
 const BUCKET = "bench-uploads";
@@ -174,47 +175,6 @@ async function runIdle(): Promise<void> {
   }
 }
 
-/**
- * Runs a command, failing with its output when it fails; returns stdout.
- * With `env`, the command gets only that plus PATH and HOME.
- */
-async function run(command: string, args: string[], env?: Record<string, string>): Promise<string> {
-  const base = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/tmp" };
-  const output = await new Deno.Command(command, {
-    args,
-    ...(env === undefined ? {} : { env: { ...base, ...env }, clearEnv: true }),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} exited ${output.code}: ${text(output.stderr)} ${text(output.stdout)}`,
-    );
-  }
-  return text(output.stdout);
-}
-
-/** Seconds from spawn to exit of `command`, and its stdout. */
-async function timed(command: string, args: string[], env?: Record<string, string>): Promise<[number, string]> {
-  const started = performance.now();
-  const stdout = await run(command, args, env);
-  return [(performance.now() - started) / 1000, stdout];
-}
-
-let dropCaches: boolean | undefined;
-
-/** Writes dirty pages back and drops the clean page cache when allowed. */
-async function coldStart(): Promise<void> {
-  await run("sync", []);
-  try {
-    await Deno.writeTextFile("/proc/sys/vm/drop_caches", "1");
-    dropCaches ??= true;
-  } catch {
-    dropCaches = false;
-  }
-}
-
 /** The benchmark tree: task0 with the 512 MiB log, task1..8 with eight 8 MiB logs each. */
 async function makeTree(tree: string): Promise<void> {
   const write = (path: string, size: number) => run("bash", ["-c", `head -c ${size} /dev/urandom > '${path}'`]);
@@ -321,7 +281,7 @@ async function main(): Promise<void> {
     console.log(
       `1 GiB of logs (1 x 512 MiB + ${SMALL_COUNT} x 8 MiB), radosgw memstore at ${S3_TEST_ENDPOINT}, ` +
         `${navigator.hardwareConcurrency} CPUs shared with the server; page cache ${
-          dropCaches ? "dropped before each tool" : "NOT dropped (not permitted)"
+          pageCache.dropped ? "dropped before each tool" : "NOT dropped (not permitted)"
         }`,
     );
     line(
