@@ -6,14 +6,18 @@
  * crash leaves the original untouched and the journal names the temporary
  * file, and an existing `<name>.gz` is never overwritten.
  *
- * `gzip` reads the file from a handle we opened and checked (so a path
- * swapped for a symlink is not read) and runs with `-n`, so the same input
+ * `gzip` is fed the file from a handle we opened and checked (so a path
+ * swapped for a symlink or a FIFO is not read) and runs with `-n`, so the same input
  * always gives the same bytes.
  *
  * @module
  */
+import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { type FileIdentity, identityOf, openExpected } from "./file_selection.ts";
+import { FileChangedError, type FileIdentity, identityOf, openExpected } from "./file_selection.ts";
+
+/** Bytes read from the file per write to gzip. */
+const CHUNK = 1024 * 1024;
 
 /**
  * Where the compressed copy of `path` is written; `id` makes it unique. The
@@ -44,9 +48,12 @@ export async function gzipTo(
   target: string,
   signal?: AbortSignal,
 ): Promise<FileIdentity> {
-  using input = await openExpected(source, expected);
+  const input = await openExpected(source, expected);
   // createNew: never write through something a task put at this name.
-  const output = await Deno.open(target, { write: true, createNew: true, mode: 0o600 });
+  const output = await Deno.open(target, { write: true, createNew: true, mode: 0o600 }).catch(async (error) => {
+    await input.close();
+    throw error;
+  });
   try {
     const child = new Deno.Command("gzip", {
       args: ["-c", "-n"],
@@ -56,7 +63,7 @@ export async function gzipTo(
       signal,
     }).spawn();
     const [, , status, stderr] = await Promise.all([
-      input.readable.pipeTo(child.stdin, { preventClose: false }).catch((error) => {
+      feed(input, source, expected.size, child.stdin).catch((error) => {
         // gzip died early; its status says why.
         if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
       }),
@@ -80,6 +87,27 @@ export async function gzipTo(
       // Already closed.
     }
     await Deno.remove(target).catch(() => {});
+    throw error;
+  } finally {
+    await input.close();
+  }
+}
+
+/** Writes the `size` bytes of `file` (`path`, read through its checked handle) to `sink`, then closes it. */
+async function feed(file: FileHandle, path: string, size: number, sink: WritableStream<Uint8Array>): Promise<void> {
+  const writer = sink.getWriter();
+  try {
+    let done = 0;
+    while (done < size) {
+      const chunk = new Uint8Array(Math.min(CHUNK, size - done));
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, done);
+      if (bytesRead === 0) throw new FileChangedError(path, "shorter than when it was selected");
+      await writer.write(chunk.subarray(0, bytesRead));
+      done += bytesRead;
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error).catch(() => {});
     throw error;
   }
 }

@@ -17,6 +17,7 @@
  *
  * ```json
  * {"version":1,"path":"/s/logs/service.log-1.gz","file":{"dev":65024,"ino":91,"size":12582912,"mtimeMs":1795820400000},
+ *  "directory":{"realPath":"/s/logs","dev":65024,"ino":90},
  *  "bucket":"logs","key":"web/2026/11/t_0-service.log-1.gz","metadataFile":"t.s3.json","uploadName":"service.log-1.gz",
  *  "multipart":{"partSize":5242880,"uploadId":"2~abc"},"createdAt":"2026-11-28T10:00:00.000Z"}
  * ```
@@ -27,7 +28,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { writeAtomically } from "../../write_atomically.ts";
 import type { S3Credentials } from "../client.ts";
-import type { FileIdentity } from "./file_selection.ts";
+import type { DirectoryIdentity, FileIdentity } from "./file_selection.ts";
 
 /** The journal's directory name inside the metadata directory. */
 export const JOURNAL_DIRECTORY = ".s3uploader-journal";
@@ -38,6 +39,11 @@ export interface UploadPlan {
   /** The file as selected. */
   path: string;
   file: FileIdentity;
+  /**
+   * The directory the file was found in (its real path and inode): the file is deleted only from there.
+   * Absent in plans journaled before it was recorded.
+   */
+  directory?: DirectoryIdentity;
   bucket: string;
   key: string;
   /** The metadata file the plan came from (for logs). */
@@ -163,7 +169,7 @@ export function parsePlan(text: string, file: string): UploadPlan {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file}: not valid JSON (${(error as Error).message})`);
+    throw new Error(`${file}: ${notValidJson(error)}`);
   }
   const raw = (json ?? {}) as Record<string, unknown>;
   const fail = (field: string, expected: string): never => {
@@ -174,6 +180,14 @@ export function parsePlan(text: string, file: string): UploadPlan {
     if (typeof raw[field] !== "string" || raw[field] === "") fail(field, "a non-empty string");
   }
   if (!isIdentity(raw.file)) fail("file", "{dev, ino, size, mtimeMs}");
+  const directory = raw.directory as Record<string, unknown> | undefined;
+  if (
+    directory !== undefined &&
+    (typeof directory !== "object" || directory === null || typeof directory.realPath !== "string" ||
+      typeof directory.dev !== "number" || typeof directory.ino !== "number")
+  ) {
+    fail("directory", "{realPath, dev, ino}");
+  }
   const multipart = raw.multipart as Record<string, unknown> | undefined;
   if (
     multipart !== undefined &&
@@ -191,6 +205,12 @@ export function parsePlan(text: string, file: string): UploadPlan {
     fail("compressed", "{path, file?}");
   }
   return raw as unknown as UploadPlan;
+}
+
+/** What is wrong with text `JSON.parse` refused, by position only: V8's messages quote the text, maybe a secret. */
+function notValidJson(error: unknown): string {
+  const position = /\bposition (\d+)/.exec(error instanceof Error ? error.message : "")?.[1];
+  return position === undefined ? "not valid JSON" : `not valid JSON (at position ${position})`;
 }
 
 /** Whether `value` looks like a {@linkcode FileIdentity}. */

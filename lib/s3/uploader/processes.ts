@@ -6,9 +6,10 @@
  * Deno refuses every read of `/proc` without `--allow-all`, and `Deno.kill`
  * (even signal 0) needs an unrestricted `--allow-run`, so both questions go
  * to `lsof`, which the uploader may run anyway. One `lsof` call answers for
- * all candidates of a pass, and one for all watched pids. Whenever a check
+ * the candidates of a pass and one for the watched pids, in batches that
+ * keep each argument list far below the kernel's limit. Whenever a check
  * fails (cannot run, times out, says anything on stderr) the answer is the
- * safe one: files count as open, pids as alive.
+ * safe one: the files of that batch count as open, pids as alive.
  *
  * @module
  */
@@ -19,6 +20,12 @@ const CHECK_TIMEOUT_MS = 30_000;
 const FUSER_TIMEOUT_MS = 1_500;
 /** Pids per lsof call (keeps the argument list short). */
 const PIDS_PER_CALL = 2000;
+/**
+ * Paths per lsof call, and their bytes: Linux refuses an exec whose arguments and environment pass
+ * ARG_MAX (usually 2 MiB, environment included), failing the whole check.
+ */
+const PATHS_PER_CALL = 2000;
+const PATH_BYTES_PER_CALL = 256 * 1024;
 
 /** A file to check: its path and inode. */
 export interface OpenFileQuery {
@@ -48,10 +55,39 @@ export async function openFiles(files: readonly OpenFileQuery[], via: "lsof" | "
     }
     return open;
   }
+  const open = new Set<string>();
+  for (const batch of batches(files)) {
+    for (const path of await openByLsof(batch)) open.add(path);
+  }
+  return open;
+}
+
+/** `files` in runs of at most {@linkcode PATHS_PER_CALL} paths and {@linkcode PATH_BYTES_PER_CALL} bytes. */
+function batches(files: readonly OpenFileQuery[]): OpenFileQuery[][] {
+  const out: OpenFileQuery[][] = [];
+  let batch: OpenFileQuery[] = [];
+  let bytes = 0;
+  const encoder = new TextEncoder();
+  for (const file of files) {
+    const size = encoder.encode(file.path).length + 1;
+    if (batch.length > 0 && (batch.length === PATHS_PER_CALL || bytes + size > PATH_BYTES_PER_CALL)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(file);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
+/** The paths among `files` that lsof says are open (all of them when it cannot tell). */
+async function openByLsof(files: readonly OpenFileQuery[]): Promise<string[]> {
   // lsof prints the inode of each matching open file ('i' field); matching by inode avoids decoding the
   // escaped names lsof prints for unusual characters.
   const result = await run("lsof", ["-w", "-F", "i", "--", ...files.map((file) => file.path)], CHECK_TIMEOUT_MS);
-  const all = new Set(files.map((file) => file.path));
+  const all = files.map((file) => file.path);
   // lsof exits 1 when any named file is open nowhere; anything on stderr means it could not check.
   if (result === undefined || result.code > 1 || result.stderr.trim() !== "") return all;
   const inodes = new Set<number>();
@@ -59,7 +95,7 @@ export async function openFiles(files: readonly OpenFileQuery[], via: "lsof" | "
     if (line.startsWith("i")) inodes.add(Number(line.slice(1)));
   }
   if (result.code === 0 && inodes.size === 0) return all;
-  return new Set(files.filter((file) => inodes.has(file.ino)).map((file) => file.path));
+  return files.filter((file) => inodes.has(file.ino)).map((file) => file.path);
 }
 
 /**

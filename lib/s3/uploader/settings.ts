@@ -20,6 +20,8 @@ export interface ContentHeaderRule {
 export interface UploaderSettings {
   metadataDirectory: string;
   metadataSuffix: string;
+  /** `mesos.work.directory`: uploaders' directories must lie below it; undefined when set empty. */
+  workDirectory: string | undefined;
   /** For `%host`: `agent.hostname`, else the machine's host name. */
   host: string;
   checkEveryMs: number;
@@ -65,6 +67,7 @@ export function uploaderSettings(config: Config<UploaderKeys>): UploaderSettings
   return {
     metadataDirectory: config.required("s3uploader.metadata.directory"),
     metadataSuffix: config.get("s3uploader.metadata.suffix"),
+    workDirectory: config.text("mesos.work.directory") || undefined,
     host: config.get("agent.hostname") || Deno.hostname(),
     checkEveryMs: config.get("s3uploader.check.uploads.every.seconds") * 1000,
     rescanEveryMs: config.get("s3uploader.recheck.files.every.seconds") * 1000,

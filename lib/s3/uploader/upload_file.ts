@@ -4,10 +4,12 @@
  * that S3 holds the expected size and ETag, and only then delete the local
  * file and the journal entry.
  *
- * The bytes are read once, from a handle checked to be the selected file,
- * and hashed as they stream out: the ETag expected of a single PUT is the md5
- * of the file, of a multipart upload the md5 of the concatenated part md5s
- * followed by `-<parts>`. Each part's ETag is checked as it is answered.
+ * The file is opened once per attempt, without following a link or waiting
+ * on a FIFO, checked to be the selected file, and read only through that
+ * handle (never by opening the path again). The bytes are hashed as they
+ * stream out: the ETag expected of a single PUT is the md5 of the file, of a
+ * multipart upload the md5 of the concatenated part md5s followed by
+ * `-<parts>`. Each part's ETag is checked as it is answered.
  * With SSE-KMS, whose ETags are not md5s on AWS, every body is sent with a
  * Content-MD5 (hashed before sending) so S3 itself refuses a corrupt body,
  * and HeadObject must confirm the size.
@@ -18,6 +20,10 @@
  * against the local bytes); without a recorded upload id it aborts any
  * multipart upload left at its key. A plan whose file is gone or changed is
  * dropped, aborting its multipart upload, so no incomplete upload remains.
+ *
+ * The local file is deleted only if, right before the unlink, it is still
+ * the uploaded file in the directory it was found in (same real path, same
+ * inode): see `removeIfUnchanged` in file_selection.ts.
  *
  * @module
  */
@@ -36,11 +42,24 @@ import {
 import type { Logger } from "@logtape/logtape";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import type { Config, UploaderKeys } from "../../config/mod.ts";
 import { s3ClientFor } from "../client.ts";
 import { compressedTemporaryPath, gzipTo } from "./compress.ts";
-import { currentIdentity, FileChangedError, type FileIdentity, openExpected, sameFile } from "./file_selection.ts";
+import {
+  currentIdentity,
+  directoryChange,
+  type ExpectedDirectory,
+  expectedRealPath,
+  FileChangedError,
+  type FileIdentity,
+  openExpected,
+  removeIfUnchanged,
+  sameFile,
+  whatIsAt,
+} from "./file_selection.ts";
 import type { Journal, UploadPlan } from "./journal.ts";
 import type { UploaderSettings } from "./settings.ts";
 
@@ -98,13 +117,39 @@ export async function uploadFile(
   options: { fresh: boolean },
 ): Promise<UploadOutcome> {
   const client = clientFor(plan, context);
+  // A directory in the path swapped for a link (or replaced) since the file was selected: not read from there.
+  const moved = directoryChange(dirname(plan.path), directoryOf(plan, context));
+  if (moved !== undefined && moved !== "gone") {
+    await dropPlan(plan, client, context, moved);
+    return { state: "dropped", reason: moved };
+  }
   const now = await currentIdentity(plan.path);
   if (now === undefined || !sameFile(now, plan.file)) {
-    const reason = now === undefined ? "the file is gone" : "the file changed since it was planned";
+    const what = now === undefined ? await whatIsAt(plan.path) : "";
+    const reason = now !== undefined
+      ? "the file changed since it was planned"
+      : what === "nothing"
+      ? "the file is gone"
+      : `the file was replaced by ${what}`;
     await dropPlan(plan, client, context, reason);
     return { state: "dropped", reason };
   }
   const body = await bodyOf(plan, context);
+  try {
+    return await uploadBody(plan, body, client, context, options.fresh);
+  } finally {
+    await body.file.close();
+  }
+}
+
+/** Uploads `body` for `plan` unless S3 holds it already, verifies, deletes the local file. */
+async function uploadBody(
+  plan: UploadPlan,
+  body: Body,
+  client: S3Client,
+  context: UploadContext,
+  fresh: boolean,
+): Promise<UploadOutcome> {
   if (plan.multipart === undefined && body.identity.size > context.settings.maxSingleUploadSize) {
     plan.multipart = { partSize: partSizeFor(body.identity.size, context.settings.partSize) };
     await context.journal.record(plan);
@@ -112,7 +157,7 @@ export async function uploadFile(
   const kms = plan.serverSideEncryption === "aws:kms";
   let expectedETag: string | undefined;
   let alreadyThere = false;
-  if (!options.fresh) {
+  if (!fresh) {
     const head = await headObject(client, plan, context);
     if (head !== undefined && head.size === body.identity.size) {
       expectedETag = await localETag(body, plan.multipart?.partSize, context);
@@ -122,7 +167,7 @@ export async function uploadFile(
   if (!alreadyThere) {
     expectedETag = plan.multipart === undefined
       ? await putSingle(plan, body, client, context)
-      : await putMultipart(plan, body, client, context, options.fresh);
+      : await putMultipart(plan, body, client, context, fresh);
     await verify(plan, body.identity.size, expectedETag, kms, client, context);
   }
   return { ...(await finish(plan, context)), bytes: body.identity.size, alreadyThere };
@@ -150,8 +195,10 @@ export async function dropPlan(
     context.log.info(`${plan.path}: ${reason}; ${where} exists (${head.size} bytes); forgetting the plan`);
   } else if (reason === "the file is gone") {
     context.log.warn(`${plan.path}: ${reason} before it reached ${where} (deleted by something else?)`);
-  } else {
+  } else if (reason.startsWith("the file changed")) {
     context.log.info(`${plan.path}: ${reason}; it will be uploaded afresh`);
+  } else {
+    context.log.warn(`${plan.path}: ${reason}; not uploading it, forgetting the plan`);
   }
   if (plan.compressed !== undefined) await Deno.remove(plan.compressed.path).catch(() => {});
   await context.journal.remove(plan.path);
@@ -175,26 +222,48 @@ export function clientFor(plan: UploadPlan, context: UploadContext): S3Client {
   return client;
 }
 
-/** A file whose bytes are uploaded: the original, or its compressed copy. */
+/** A file whose bytes are uploaded (the original, or its compressed copy), open and checked. */
 interface Body {
   path: string;
   identity: FileIdentity;
+  /** Read positionally only; closed by {@linkcode uploadFile}. */
+  file: FileHandle;
 }
 
 /** The file to send for `plan`, compressing first when the plan asks for it and no good copy exists. */
 async function bodyOf(plan: UploadPlan, context: UploadContext): Promise<Body> {
-  if (plan.compressed === undefined) return { path: plan.path, identity: plan.file };
+  if (plan.compressed === undefined) {
+    return { path: plan.path, identity: plan.file, file: await openExpected(plan.path, plan.file) };
+  }
+  const { path } = plan.compressed;
   const known = plan.compressed.file;
   if (known !== undefined) {
-    const now = await currentIdentity(plan.compressed.path);
-    if (now !== undefined && sameFile(now, known)) return { path: plan.compressed.path, identity: known };
+    const now = await currentIdentity(path);
+    if (now !== undefined && sameFile(now, known)) {
+      return { path, identity: known, file: await openExpected(path, known) };
+    }
+  }
+  // The copy is written beside the file: only into the directory the file was found in.
+  const changed = directoryChange(dirname(plan.path), directoryOf(plan, context));
+  if (changed !== undefined) {
+    throw new FileChangedError(plan.path, changed === "gone" ? "gone" : `not compressed: ${changed}`);
   }
   // No complete copy (never made, or the daemon died while writing it): make one; gzip -n gives the same bytes.
-  await Deno.remove(plan.compressed.path).catch(() => {});
-  const identity = await gzipTo(plan.path, plan.file, plan.compressed.path, context.signal);
-  plan.compressed = { path: plan.compressed.path, file: identity };
+  await Deno.remove(path).catch(() => {});
+  const identity = await gzipTo(plan.path, plan.file, path, context.signal);
+  plan.compressed = { path, file: identity };
   await context.journal.record(plan);
-  return { path: plan.compressed.path, identity };
+  return { path, identity, file: await openExpected(path, identity) };
+}
+
+/**
+ * The directory `plan`'s file must still be in: as recorded when it was selected, or (plans journaled
+ * before directories were recorded) where its path says, below `mesos.work.directory`.
+ */
+function directoryOf(plan: UploadPlan, context: UploadContext): ExpectedDirectory {
+  if (plan.directory !== undefined) return plan.directory;
+  const expected = expectedRealPath(dirname(plan.path), context.settings.workDirectory);
+  return typeof expected === "string" ? { realPath: expected } : expected;
 }
 
 /**
@@ -219,7 +288,7 @@ async function putSingle(plan: UploadPlan, body: Body, client: S3Client, context
   const contentMd5 = kms ? Buffer.from(await md5OfRange(body, 0, size), "hex").toString("base64") : undefined;
   const hash = createHash("md5");
   await sendWithBody(context, async (signal, progress) => {
-    const stream = await rangeStream(body, 0, size, hash, progress);
+    const stream = rangeStream(body, 0, size, hash, progress);
     try {
       await client.send(
         new PutObjectCommand({
@@ -311,7 +380,7 @@ async function putMultipart(
       const contentMd5 = kms ? Buffer.from(await md5OfRange(body, start, length), "hex").toString("base64") : undefined;
       const hash = createHash("md5");
       const answer = await sendWithBody(context, async (signal, progress) => {
-        const stream = await rangeStream(body, start, length, hash, progress);
+        const stream = rangeStream(body, start, length, hash, progress);
         try {
           return await client.send(
             new UploadPartCommand({
@@ -427,23 +496,23 @@ async function verify(
   }
 }
 
-/** Deletes the local file (if it is still the uploaded one), the compressed copy and the journal entry. */
+/**
+ * Deletes the local file (if it is still the uploaded one, in the directory it was found in), the compressed
+ * copy and the journal entry.
+ */
 async function finish(
   plan: UploadPlan,
   context: UploadContext,
 ): Promise<{ state: "uploaded"; keptChangedFile: boolean }> {
-  // Checked right before the unlink: a path swapped for another file or a link since the upload is not deleted.
-  const now = await currentIdentity(plan.path);
-  let keptChangedFile = false;
-  if (now !== undefined) {
-    if (sameFile(now, plan.file)) {
-      await Deno.remove(plan.path);
-    } else {
-      keptChangedFile = true;
-      context.log.warn(
-        `${plan.path}: changed while it was uploaded to s3://${plan.bucket}/${plan.key}; keeping it for the next pass`,
-      );
-    }
+  // Checked right before the unlink: a path swapped for another file, a link or a FIFO, or a directory in its
+  // path swapped for a link, since the upload is not deleted.
+  const removal = removeIfUnchanged(plan.path, plan.file, directoryOf(plan, context));
+  const keptChangedFile = removal.state === "kept";
+  if (removal.state === "kept") {
+    context.log.warn(
+      `${plan.path}: not deleted after its upload to s3://${plan.bucket}/${plan.key}: ${removal.reason}; ` +
+        `it is looked at again next pass`,
+    );
   }
   if (plan.compressed !== undefined) await Deno.remove(plan.compressed.path).catch(() => {});
   await context.journal.remove(plan.path);
@@ -558,51 +627,44 @@ function unquote(etag: string): string {
 /** The md5 (hex) of `length` bytes of `body` from `start`. */
 async function md5OfRange(body: Body, start: number, length: number): Promise<string> {
   const hash = createHash("md5");
-  using file = await openExpected(body.path, body.identity);
-  await file.seek(start, Deno.SeekMode.Start);
   const buffer = new Uint8Array(Math.min(READ_CHUNK, Math.max(length, 1)));
-  let left = length;
-  while (left > 0) {
-    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, left)));
-    if (n === null) throw new FileChangedError(body.path, body.identity, undefined);
-    hash.update(buffer.subarray(0, n));
-    left -= n;
+  let done = 0;
+  while (done < length) {
+    const want = Math.min(buffer.length, length - done);
+    const { bytesRead } = await body.file.read(buffer, 0, want, start + done);
+    if (bytesRead === 0) throw new FileChangedError(body.path, "shorter than when it was selected");
+    hash.update(buffer.subarray(0, bytesRead));
+    done += bytesRead;
   }
   return hash.digest("hex");
 }
 
 /**
- * A request body of `length` bytes of `body` from `start`, read from a checked handle, each chunk hashed
- * and reported to `progress` as S3 takes it. Destroying the stream closes the file.
+ * A request body of `length` bytes of `body` from `start`, read positionally from its checked handle, each
+ * chunk hashed and reported to `progress` as S3 takes it.
  */
-async function rangeStream(
+function rangeStream(
   body: Body,
   start: number,
   length: number,
   hash: ReturnType<typeof createHash>,
   progress: (bytes: number) => void,
-): Promise<Readable> {
-  const file = await openExpected(body.path, body.identity);
+): Readable {
   async function* chunks() {
-    try {
-      await file.seek(start, Deno.SeekMode.Start);
-      let left = length;
-      while (left > 0) {
-        // A fresh buffer per chunk: the HTTP client may still hold the previous one.
-        const chunk = new Uint8Array(Math.min(READ_CHUNK, left));
-        let filled = 0;
-        while (filled < chunk.length) {
-          const n = await file.read(chunk.subarray(filled));
-          if (n === null) throw new FileChangedError(body.path, body.identity, undefined);
-          filled += n;
-        }
-        hash.update(chunk);
-        left -= filled;
-        progress(filled);
-        yield chunk;
+    let done = 0;
+    while (done < length) {
+      // A fresh buffer per chunk: the HTTP client may still hold the previous one.
+      const chunk = new Uint8Array(Math.min(READ_CHUNK, length - done));
+      let filled = 0;
+      while (filled < chunk.length) {
+        const { bytesRead } = await body.file.read(chunk, filled, chunk.length - filled, start + done + filled);
+        if (bytesRead === 0) throw new FileChangedError(body.path, "shorter than when it was selected");
+        filled += bytesRead;
       }
-    } finally {
-      file.close();
+      hash.update(chunk);
+      done += filled;
+      progress(filled);
+      yield chunk;
     }
   }
   return Readable.from(chunks(), { objectMode: false, highWaterMark: 2 * READ_CHUNK });

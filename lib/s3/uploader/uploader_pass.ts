@@ -14,7 +14,14 @@ import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expandFileTokens } from "../key_pattern.ts";
 import type { UploadMetadata } from "../upload_metadata.ts";
-import { type Candidate, FileChangedError, sameFile, selectFiles, type SelectionRule } from "./file_selection.ts";
+import {
+  type Candidate,
+  type DirectoryIdentity,
+  FileChangedError,
+  sameFile,
+  selectFiles,
+  type SelectionRule,
+} from "./file_selection.ts";
 import type { UploadPlan } from "./journal.ts";
 import { openFiles } from "./processes.ts";
 import { isFinished, type Uploader } from "./registry.ts";
@@ -72,6 +79,7 @@ export async function runUploaderPass(uploader: Uploader, context: PassContext):
     directory: metadata.directory,
     matches: (name: string) => uploader.matches(name) || (finished && (uploader.matchesOnFinish?.(name) ?? false)),
     checkSubdirectories: metadata.checkSubdirectories,
+    root: context.settings.workDirectory,
     quietSince: uploader.quiet?.finished === finished ? uploader.quiet.stamp : undefined,
   };
   let candidates: Candidate[];
@@ -118,6 +126,12 @@ export async function runUploaderPass(uploader: Uploader, context: PassContext):
         await context.journal.record(plan);
         fresh = true;
       } else {
+        if (!sameDirectory(plan.directory, candidate.directory)) {
+          // Just checked to be where its path says (a plan from before directories were recorded, or a
+          // directory replaced by one holding the same file): the file may be deleted from there.
+          plan.directory = candidate.directory;
+          await context.journal.record(plan);
+        }
         await refreshCredentials(plan, metadata, context);
       }
       const outcome = await uploadWithRetries(plan, fresh, context);
@@ -226,6 +240,11 @@ export async function refreshCredentials(
   await context.journal.record(plan);
 }
 
+/** Whether a plan's recorded directory is `now`. */
+function sameDirectory(recorded: DirectoryIdentity | undefined, now: DirectoryIdentity): boolean {
+  return recorded?.realPath === now.realPath && recorded.dev === now.dev && recorded.ino === now.ino;
+}
+
 /** The plan for a new file of `uploader`: key expanded now (position `index`, the file's mtime, this host). */
 function makePlan(uploader: Uploader, candidate: Candidate, index: number, settings: UploaderSettings): UploadPlan {
   const metadata: UploadMetadata = uploader.metadata;
@@ -242,6 +261,7 @@ function makePlan(uploader: Uploader, candidate: Candidate, index: number, setti
     version: 1,
     path: candidate.path,
     file: candidate.identity,
+    directory: candidate.directory,
     bucket: metadata.s3Bucket,
     key,
     metadataFile: metadataName(uploader),

@@ -251,7 +251,8 @@ export async function removeBucket(s3: S3Client, bucket: string): Promise<void> 
 
 /**
  * The plans in the journal of `metadataDir`, read without touching anything (unlike `Journal.open`, which
- * removes temporary files a running daemon may be writing). A plan removed while it is read is left out.
+ * removes temporary files a running daemon may be writing). A plan removed while it is read is left out; no
+ * journal directory yet is an empty journal.
  *
  * @example
  * ```ts
@@ -261,7 +262,15 @@ export async function removeBucket(s3: S3Client, bucket: string): Promise<void> 
 export async function journalPlans(metadataDir: string): Promise<UploadPlan[]> {
   const dir = join(metadataDir, JOURNAL_DIRECTORY);
   const plans: UploadPlan[] = [];
-  for (const entry of Deno.readDirSync(dir)) {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch (error) {
+    // Not made yet: the uploader was killed before its journal was opened.
+    if (error instanceof Deno.errors.NotFound) return plans;
+    throw error;
+  }
+  for (const entry of entries) {
     if (!entry.name.endsWith(".json") || entry.name.startsWith(".")) continue;
     try {
       plans.push(parsePlan(await Deno.readTextFile(join(dir, entry.name)), entry.name));

@@ -84,6 +84,7 @@ Deno.test("globMatcher() refuses what Java refused, naming the pattern, the rule
     ["[a--]", 'glob "[a--]": invalid range at position 1'],
     ["[a/b]", 'glob "[a/b]": explicit name separator in class at position 2'],
     ["[]", 'glob "[]": empty character class at position 0'],
+    ["*".repeat(1025), `glob "${"*".repeat(40)}...": 1025 characters, more than the 1024 allowed`],
   ];
   for (const [glob, message] of cases) {
     assert.throws(() => globMatcher(glob), (error: Error) => {
@@ -92,4 +93,50 @@ Deno.test("globMatcher() refuses what Java refused, naming the pattern, the rule
       return true;
     });
   }
+});
+
+Deno.test("globMatcher() takes linear time: no backtracking on many stars or many groups", () => {
+  const cases: [string, string][] = [
+    ["*a".repeat(7) + "*b", "a".repeat(200)],
+    ["*a".repeat(50) + "*b", "a".repeat(10_000)],
+    ["{a,a}".repeat(40) + "b", "a".repeat(40)],
+    ["{*a,a*}".repeat(20) + "b", "a".repeat(2000)],
+    ["**a".repeat(30) + "?b", "a".repeat(5000)],
+    ["*?".repeat(511) + "b", "a".repeat(2000)],
+  ];
+  for (const [glob, name] of cases) {
+    const matches = globMatcher(glob);
+    const started = performance.now();
+    assert.equal(matches(name), false, glob);
+    assert.equal(matches(`${name}b`), true, glob);
+    const ms = performance.now() - started;
+    assert.ok(ms < 500, `${glob} over ${name.length} characters took ${ms.toFixed(0)} ms`);
+  }
+});
+
+Deno.test("globMatcher() agrees with globToRegExpSource() on random globs and names", () => {
+  // A seeded generator, so a failure can be replayed.
+  let state = 20261128;
+  const random = (n: number) => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return (state >>> 8) % n;
+  };
+  const pieces = ["a", "b", ".", "*", "**", "?", "[ab]", "[!a]", "[a-c]", "{a,b*}", "{,?}", "\\*", "\n", "é", "😀"];
+  const letters = ["a", "b", "c", ".", "*", "\n", "é", "😀"];
+  let compared = 0;
+  let matched = 0;
+  for (let g = 0; g < 300; g++) {
+    const glob = Array.from({ length: 1 + random(5) }, () => pieces[random(pieces.length)]).join("");
+    const matches = globMatcher(glob);
+    const regex = new RegExp(globToRegExpSource(glob), "u");
+    for (let n = 0; n < 40; n++) {
+      const name = Array.from({ length: random(7) }, () => letters[random(letters.length)]).join("");
+      const expected = regex.test(name);
+      assert.equal(matches(name), expected, `${JSON.stringify(glob)} vs ${JSON.stringify(name)}`);
+      compared++;
+      if (expected) matched++;
+    }
+  }
+  assert.equal(compared, 12_000);
+  assert.ok(matched > 500, `only ${matched} names matched`);
 });

@@ -72,6 +72,40 @@ Deno.test("Journal: plans survive a reopen; unreadable entries are reported and 
   }
 });
 
+Deno.test("parsePlan() never quotes the text it refuses (it may hold a secret key); a bad directory is named", () => {
+  const secret = "wJalrXUtnFEMI/K7MDENG";
+  const cases: [string, string][] = [
+    [`{"version":1,"credentials":{"accessKey":"AKIAEXAMPLE","secretKey":"${secret}"},"path":"/x" trunc`, "at position"],
+    [`{"credentials":{"secretKey":${secret}}}`, "not valid JSON"],
+    [`{"credentials":{"secretKey":"${secret}"`, "at position"],
+    [`{"credentials":{"secretKey":"${secret}"}}\u0000`, "at position"],
+  ];
+  for (const [text, hint] of cases) {
+    assert.throws(() => parsePlan(text, "j.json"), (error: Error) => {
+      assert.match(error.message, /^j\.json: not valid JSON( \(at position \d+\))?$/);
+      assert.ok(error.message.includes(hint), error.message);
+      assert.ok(!error.message.includes("wJal") && !error.message.includes("AKIA"), error.message);
+      return true;
+    });
+  }
+  const plan = {
+    version: 1,
+    path: "/s/a.log",
+    file: { dev: 1, ino: 2, size: 3, mtimeMs: 4 },
+    bucket: "b",
+    key: "k",
+    metadataFile: "t.s3.json",
+    uploadName: "a.log",
+    createdAt: "2026-11-28T10:00:00.000Z",
+  };
+  const directory = { realPath: "/s", dev: 1, ino: 9 };
+  assert.deepEqual(parsePlan(JSON.stringify({ ...plan, directory }), "j.json").directory, directory);
+  assert.throws(
+    () => parsePlan(JSON.stringify({ ...plan, directory: { realPath: "/s" } }), "j.json"),
+    /^Error: j\.json: field directory = \{"realPath":"\/s"\}: expected \{realPath, dev, ino\}$/,
+  );
+});
+
 Deno.test("restart: an object already in S3 with the expected ETag is not sent again; the file is deleted", async () => {
   await using f = await fixture("recover-done");
   const logs = await f.dir("task/logs");

@@ -59,3 +59,36 @@ Deno.test("openFiles(): by lsof (by inode) and by fuser, odd names included", as
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("openFiles(): candidates whose paths pass the kernel's argument limit are checked in batches", async () => {
+  const root = await Deno.makeTempDir({ prefix: "open-files-many-" });
+  // 800 paths of about 2.8 kB: 2.2 MB of arguments, more than one exec takes (ARG_MAX, 2 MiB).
+  const dir = join(root, ...Array.from({ length: 11 }, (_, i) => `${i}`.padEnd(250, "d")));
+  await Deno.mkdir(dir, { recursive: true });
+  const files = [];
+  for (let i = 0; i < 800; i++) {
+    const path = join(dir, `service.log-${String(i).padStart(4, "0")}.gz`);
+    Deno.writeTextFileSync(path, "x");
+    files.push({ path, ino: Deno.statSync(path).ino! });
+  }
+  const held = files[777].path;
+  const holder = new Deno.Command("bash", {
+    args: ["-c", 'exec 3<"$1"; echo ready; exec sleep 30', "h", held],
+    stdout: "piped",
+  }).spawn();
+  const reader = holder.stdout.getReader();
+  await reader.read();
+  reader.releaseLock();
+  try {
+    assert.ok(files.reduce((bytes, file) => bytes + file.path.length + 1, 0) > 2 * 1024 * 1024);
+    const open = await openFiles(files, "lsof");
+    // Unbatched, the exec failed and all 800 counted as open, for ever.
+    assert.equal(open.size, 1, `${open.size} of 800 files reported open`);
+    assert.ok(open.has(held));
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await holder.stdout.cancel();
+    await Deno.remove(root, { recursive: true });
+  }
+});

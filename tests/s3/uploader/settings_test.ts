@@ -14,6 +14,7 @@ Deno.test("uploaderSettings() from the defaults: hours as milliseconds, lsof, no
   assert.deepEqual({ ...settings, metadataDirectory: "M" }, {
     metadataDirectory: "M",
     metadataSuffix: ".s3.json",
+    workDirectory: "/var/lib/mesos",
     host: "agent-3",
     checkEveryMs: 600_000,
     rescanEveryMs: 600_000,
