@@ -225,7 +225,8 @@ function agentHosts(config: Config, machine: MachineFacts): string[] {
   const port = config.text("mesos.agent.port");
   const host = config.text("mesos.agent.host");
   const hosts = host !== "" ? [host] : ["127.0.0.1", "localhost", ...machine.localAddresses];
-  return hosts.map((name) => `${name}:${port}`);
+  // An IPv6 address needs brackets, or Deno reads its last group as the port.
+  return hosts.map((name) => name.includes(":") && !name.startsWith("[") ? `[${name}]:${port}` : `${name}:${port}`);
 }
 
 /** The Singularity API hosts. */

@@ -55,6 +55,23 @@ Deno.test("permissionsFor() without static keys adds the instance metadata servi
   assert.deepEqual(permissionsFor(config, machine).net, ["s3.eu-west-1.amazonaws.com", "169.254.169.254"]);
 });
 
+Deno.test("permissionsFor(): IPv6 agent addresses get brackets, so Deno does not read a group as the port", async () => {
+  const config = await configOf(CLEANUP, {
+    "singularity.base.properties": BASE,
+    "singularity.s3base.properties": S3,
+    "singularity.executor.cleanup.properties": "executor.cleanup.results.directory=/srv/results\n" +
+      "singularity.hosts=sing1:7099\n",
+  });
+  const set = permissionsFor(config, { ...machine, localAddresses: ["192.0.2.10", "2001:db8::7"] });
+  assert.deepEqual(set.net, [
+    "sing1:7099",
+    "127.0.0.1:5051",
+    "localhost:5051",
+    "192.0.2.10:5051",
+    "[2001:db8::7]:5051",
+  ]);
+});
+
 Deno.test("permissionsFor() the cleanup job: Singularity hosts and the local agent, no S3", async () => {
   const config = await configOf(CLEANUP, {
     "singularity.base.properties": BASE,
