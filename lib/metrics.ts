@@ -122,6 +122,28 @@ export function parseMetrics(text: string): Map<string, number> {
   return values;
 }
 
+/**
+ * Asks a running daemon for its metrics (for `--status`): the parsed values, or the reason it did not answer.
+ *
+ * @example
+ * ```ts
+ * const answer = await fetchMetrics("http://127.0.0.1:7070/metrics");
+ * if (answer.ok) console.log(answer.metrics.get("singularity_s3_downloader_downloads_total"));
+ * ```
+ */
+export async function fetchMetrics(
+  url: string,
+): Promise<{ ok: true; metrics: Map<string, number> } | { ok: false; problem: string }> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const text = await response.text();
+    if (!response.ok) return { ok: false, problem: `HTTP ${response.status}` };
+    return { ok: true, metrics: parseMetrics(text) };
+  } catch (error) {
+    return { ok: false, problem: (error as Error).message };
+  }
+}
+
 function add(values: Map<string, number>, labels: Labels, amount: number): void {
   const key = labelText(labels);
   values.set(key, (values.get(key) ?? 0) + amount);

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config, DownloaderKeys } from "../config/mod.ts";
-import { parseMetrics } from "../metrics.ts";
+import { fetchMetrics } from "../metrics.ts";
 
 /**
  * Prints the running service's state; resolves to 0 when it answered, 1 when not.
@@ -17,16 +17,12 @@ import { parseMetrics } from "../metrics.ts";
  */
 export async function printDownloaderStatus(config: Config<DownloaderKeys>): Promise<number> {
   const url = `http://127.0.0.1:${config.get("s3.downloader.http.port")}/metrics`;
-  let text: string;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  } catch (error) {
-    console.log(`singularity-s3-downloader is not answering at ${url}: ${(error as Error).message}`);
+  const answer = await fetchMetrics(url);
+  if (!answer.ok) {
+    console.log(`singularity-s3-downloader is not answering at ${url}: ${answer.problem}`);
     return 1;
   }
-  const metrics = parseMetrics(text);
+  const metrics = answer.metrics;
   const value = (name: string) => metrics.get(`singularity_s3_downloader_${name}`) ?? 0;
   const byCode = [...metrics].filter(([key]) => key.startsWith("singularity_s3_downloader_requests_total{"))
     .map(([key, count]) => `${key.match(/code="(\d+)"/)?.[1]}: ${count}`).join(", ");

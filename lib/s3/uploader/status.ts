@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import type { Config, UploaderKeys } from "../../config/mod.ts";
-import { parseMetrics } from "../../metrics.ts";
+import { fetchMetrics } from "../../metrics.ts";
 import { JOURNAL_DIRECTORY, parsePlan } from "./journal.ts";
 
 /** Journal entries listed at most. */
@@ -66,16 +66,12 @@ export async function printUploaderStatus(config: Config<UploaderKeys>): Promise
     return code;
   }
   const url = `http://127.0.0.1:${port}/metrics`;
-  let text: string;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  } catch (error) {
-    console.log(`singularity-s3-uploader is not answering at ${url}: ${(error as Error).message}`);
+  const answer = await fetchMetrics(url);
+  if (!answer.ok) {
+    console.log(`singularity-s3-uploader is not answering at ${url}: ${answer.problem}`);
     return 1;
   }
-  const metrics = parseMetrics(text);
+  const metrics = answer.metrics;
   const value = (name: string) => metrics.get(`singularity_s3_uploader_${name}`) ?? 0;
   const removed = [...metrics].filter(([key]) => key.startsWith("singularity_s3_uploader_uploaders_removed_total{"))
     .map(([key, count]) => `${key.match(/reason="([^"]*)"/)?.[1]}: ${count}`).join(", ");
