@@ -10,9 +10,7 @@
 import { join } from "node:path";
 import { CLEANUP, type CleanupKeys, EXECUTOR, type ExecutorKeys, loadConfig } from "../lib/config/mod.ts";
 import { runCleanup } from "../lib/cleanup/cleanup_pass.ts";
-import { parseExecutorData } from "../lib/executor/executor_data.ts";
-import { buildTaskDefinition, writeTaskDefinition } from "../lib/executor/task_definition.ts";
-import { setUpTaskLogs } from "../lib/executor/task_logs.ts";
+import { makeDeadTask } from "../tests/support/dead_task.ts";
 import { FakeAgentState } from "../tests/support/fake_agent_state.ts";
 import { FakeSingularity } from "../tests/support/fake_singularity.ts";
 import { writeTestConfigDir } from "../tests/support/s3_server.ts";
@@ -51,23 +49,8 @@ async function prepare(logrotate: string) {
   );
   const executorConfig = (await loadConfig<ExecutorKeys>(EXECUTOR, { configDir: setup.dir })).config;
   const config = (await loadConfig<CleanupKeys>(CLEANUP, { configDir: setup.dir })).config;
-  const data = parseExecutorData(new TextEncoder().encode('{"cmd": "true"}'));
   for (let i = 0; i < TASKS; i++) {
-    const id = `bench-d1-${1795849200000 + i}-${i}-host_a-rack_1`;
-    const sandbox = join(root, "sandboxes", id);
-    await Deno.mkdir(join(sandbox, "app"), { recursive: true });
-    await Deno.mkdir(join(sandbox, "logs"));
-    const definition = buildTaskDefinition(id, data, {
-      taskDirectory: sandbox,
-      executorPid: 4_194_304,
-      appDirectory: "app",
-      serviceLog: "service.log",
-      serviceFinishedTailLog: "tail_of_finished_service.log",
-      bashLog: "executor.bash.log",
-      logrotateStateFile: "logrotate.status",
-    });
-    await writeTaskDefinition(dirs.tasks, ".task.json", definition);
-    await setUpTaskLogs(definition, data, { config: executorConfig, log: () => {} });
+    await makeDeadTask(executorConfig, join(root, "sandboxes"), `bench-d1-${1795849200000 + i}-${i}-host_a-rack_1`);
   }
   return {
     root,

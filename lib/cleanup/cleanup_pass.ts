@@ -22,7 +22,7 @@ import type { CleanupKeys, Config, ExecutorKeys } from "../config/mod.ts";
 import { type ExecutorData, parseExecutorDataObject } from "../executor/executor_data.ts";
 import { deleteTaskDefinition, readTaskDefinition, type TaskDefinition } from "../executor/task_definition.ts";
 import { pendingUploadsUnder } from "../executor/pending_uploads.ts";
-import { logrotateSettings, tearDownTaskLogs } from "../executor/task_logs.ts";
+import { logrotateSettings, taskMetadataFiles, tearDownTaskLogs } from "../executor/task_logs.ts";
 import { existingLogrotateFiles } from "../logrotate/run.ts";
 import { pathExists } from "../path_exists.ts";
 import { repairAbandonedCompression } from "./abandoned_compression.ts";
@@ -292,8 +292,7 @@ async function cleanTask(
     try {
       appKeptFor = await pendingUploadsUnder(
         definition.taskAppDirectory,
-        config.text("s3uploader.metadata.directory"),
-        config.text("s3uploader.metadata.suffix"),
+        taskMetadataFiles(definition, data, executorConfig),
       );
       if (appKeptFor.length === 0) await Deno.remove(definition.taskAppDirectory, { recursive: true });
     } catch (error) {

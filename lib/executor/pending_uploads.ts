@@ -1,47 +1,35 @@
 /**
- * Upload metadata still waiting for the uploader below a directory: the
- * executor and the cleanup job keep a task's `app/` while any metadata file
- * points inside it (a task may ask for files under `app/` to be uploaded;
- * removing `app/` first would delete them before S3 holds them).
+ * Upload metadata of a task still waiting for the uploader below a
+ * directory: the executor and the cleanup job keep a task's `app/` while one
+ * of the task's metadata files points inside it (a task may ask for files
+ * under `app/` to be uploaded; removing `app/` first would delete them before
+ * S3 holds them). The uploader deletes a metadata file after its final pass.
  *
  * @module
  */
-import { join } from "node:path";
-import { parseUploadMetadata } from "../s3/upload_metadata.ts";
+import { basename } from "node:path";
+import { pathExists } from "../path_exists.ts";
+
+/** One of the task's metadata files and the directory it names. */
+export interface TaskMetadataFile {
+  path: string;
+  directory: string;
+}
 
 /**
- * Names of the metadata files in `metadataDirectory` whose `directory` is `directory` or below it.
- * Unreadable or invalid files count as pending when they mention `directory` at all.
+ * Names of the files among `files` that still exist and name `directory` or a directory below it.
  *
  * @example
  * ```ts
- * await pendingUploadsUnder("/sandbox/app", "/var/lib/singularity/s3uploader", ".s3.json"); // ["t1-file1.s3.json"]
+ * await pendingUploadsUnder("/sandbox/app", [{ path: "/meta/t1-file1.s3.json", directory: "/sandbox/app/logs" }]);
+ * // ["t1-file1.s3.json"] while the uploader has not finished with it
  * ```
  */
-export async function pendingUploadsUnder(
-  directory: string,
-  metadataDirectory: string,
-  suffix: string,
-): Promise<string[]> {
+export async function pendingUploadsUnder(directory: string, files: readonly TaskMetadataFile[]): Promise<string[]> {
   const pending: string[] = [];
-  for await (const entry of Deno.readDir(metadataDirectory)) {
-    if (entry.name.startsWith(".") || !entry.name.endsWith(suffix)) continue;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(join(metadataDirectory, entry.name));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
-    let target: string;
-    try {
-      target = parseUploadMetadata(text, entry.name).directory;
-    } catch {
-      // Half-written or invalid: keep the directory if the file could be about it.
-      if (text.includes(directory)) pending.push(entry.name);
-      continue;
-    }
-    if (target === directory || target.startsWith(`${directory}/`)) pending.push(entry.name);
+  for (const file of files) {
+    const inside = file.directory === directory || file.directory.startsWith(`${directory}/`);
+    if (inside && await pathExists(file.path)) pending.push(basename(file.path));
   }
   return pending.sort();
 }

@@ -31,7 +31,7 @@ import {
   writeTaskDefinition,
 } from "./task_definition.ts";
 import { pendingUploadsUnder } from "./pending_uploads.ts";
-import { setUpTaskLogs, tearDownTaskLogs } from "./task_logs.ts";
+import { setUpTaskLogs, taskMetadataFiles, tearDownTaskLogs } from "./task_logs.ts";
 import {
   encodeShellCommandUpdate,
   parseFrameworkMessage,
@@ -234,8 +234,7 @@ export class SingularityExecutor {
     if (!data.preserveTaskSandboxAfterFinish) {
       const pending = await pendingUploadsUnder(
         definition.taskAppDirectory,
-        config.text("s3uploader.metadata.directory"),
-        config.text("s3uploader.metadata.suffix"),
+        taskMetadataFiles(definition, data, config),
       );
       if (pending.length > 0) {
         log(

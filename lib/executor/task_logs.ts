@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Config, ExecutorKeys } from "../config/mod.ts";
 import { type LogrotatePlan, logrotatePlan, type LogrotateSettings } from "../logrotate/config.ts";
 import { existingLogrotateFiles, forceRotation, writeLogrotatePlan } from "../logrotate/run.ts";
@@ -23,10 +23,10 @@ import { writeUploadMetadata } from "../s3/upload_metadata.ts";
 import type { ExecutorData } from "./executor_data.ts";
 import { writeTailMetadata } from "./tail_metadata.ts";
 import { lastLines } from "./last_lines.ts";
+import type { TaskMetadataFile } from "./pending_uploads.ts";
 import type { TaskDefinition } from "./task_definition.ts";
 import { parseTaskId } from "./task_id.ts";
 import { taskUploadMetadata, type TaskUploadSettings } from "./task_upload_metadata.ts";
-import { resolve } from "node:path";
 
 /** What set-up and teardown need besides the task. */
 export interface TaskLogsContext {
@@ -144,6 +144,25 @@ export async function tearDownTaskLogs(
   }
   for (const problem of problems) log(`log teardown of ${definition.taskId}: ${problem}`);
   return { ok: problems.length === 0, problems };
+}
+
+/**
+ * The task's upload metadata files (whether they exist now or not) and the directories they name.
+ *
+ * @example
+ * ```ts
+ * taskMetadataFiles(definition, data, config); // [{ path: "/meta/t1.s3.json", directory: "/sandbox/logs" }]
+ * ```
+ */
+export function taskMetadataFiles(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  config: Config<ExecutorKeys>,
+): TaskMetadataFile[] {
+  return uploadMetadataOf(definition, data, config, true).map((file) => ({
+    path: join(config.text("s3uploader.metadata.directory"), metadataFileName(file.name, config)),
+    directory: file.metadata.directory,
+  }));
 }
 
 /**

@@ -11,9 +11,7 @@ import { join, resolve } from "node:path";
 import { CLEANUP, type CleanupKeys, EXECUTOR, type ExecutorKeys, loadConfig } from "../../lib/config/mod.ts";
 import { runCleanup } from "../../lib/cleanup/cleanup_pass.ts";
 import { acquireRunLock } from "../../lib/cleanup/run_lock.ts";
-import { parseExecutorData } from "../../lib/executor/executor_data.ts";
-import { buildTaskDefinition, writeTaskDefinition } from "../../lib/executor/task_definition.ts";
-import { setUpTaskLogs } from "../../lib/executor/task_logs.ts";
+import { makeDeadTask } from "../support/dead_task.ts";
 import { FakeAgent, taskInfo } from "../support/fake_agent.ts";
 import { FakeAgentState } from "../support/fake_agent_state.ts";
 import { FakeSingularity } from "../support/fake_singularity.ts";
@@ -80,23 +78,9 @@ async function environment(properties: Record<string, string> = {}) {
       assert.equal(files.length, 1, "one results file");
       return JSON.parse(await Deno.readTextFile(join(dirs.results, files[0].name)));
     },
-    /** A task's sandbox as the executor leaves it right after set-up, its executor long gone (pid 2^22). */
+    /** A task's sandbox as the executor leaves it right after set-up, its executor long gone. */
     async deadTask(id: string, fields: Record<string, unknown> = {}) {
-      const data = parseExecutorData(new TextEncoder().encode(JSON.stringify({ cmd: "true", ...fields })));
-      const sandbox = join(dirs.sandboxes, id);
-      await Deno.mkdir(join(sandbox, "app"), { recursive: true });
-      await Deno.mkdir(join(sandbox, "logs"));
-      const definition = buildTaskDefinition(id, data, {
-        taskDirectory: sandbox,
-        executorPid: 4_194_304,
-        appDirectory: "app",
-        serviceLog: "service.log",
-        serviceFinishedTailLog: "tail_of_finished_service.log",
-        bashLog: "executor.bash.log",
-        logrotateStateFile: "logrotate.status",
-      });
-      await writeTaskDefinition(dirs.tasks, ".task.json", definition);
-      await setUpTaskLogs(definition, data, { config: await load<ExecutorKeys>(EXECUTOR), log: () => {} });
+      const sandbox = await makeDeadTask(await load<ExecutorKeys>(EXECUTOR), dirs.sandboxes, id, fields);
       await Deno.writeTextFile(join(sandbox, "service.log"), `${id} says goodbye\n`);
       return sandbox;
     },
