@@ -15,7 +15,11 @@ if (import.meta.main) {
       program: EXECUTOR,
       description: [
         "Started by the Mesos agent as a custom executor (it reads MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID,",
-        "MESOS_AGENT_ENDPOINT, MESOS_SANDBOX, ...). Exit codes: 0 after an orderly stop, 1 when it gave up.",
+        "MESOS_AGENT_ENDPOINT, MESOS_SANDBOX, ...). Each task runs in <MESOS_SANDBOX>/<task id>; its logs are rotated",
+        "with executor.logrotate.command and handed to singularity-s3-uploader through metadata files in",
+        "s3uploader.metadata.directory; its definition in executor.global.task.definition.directory lets",
+        "singularity-executor-cleanup finish it if this executor dies. Exit codes: 0 after an orderly stop, 1 when",
+        "it gave up.",
       ],
       async run({ config, log }) {
         let environment;

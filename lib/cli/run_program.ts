@@ -180,7 +180,7 @@ export function usage<T extends KeyTable>(main: ProgramMain<T>): string {
     `                     reads, later overriding earlier: ${program.layers.map((layer) => layer.file).join(", ")}`,
     "  --print-config     print the effective configuration (secrets masked) and any errors, then exit",
     ...(main.status
-      ? ["  --status           ask the running instance for its state (requests, downloads, queue), then exit"]
+      ? ["  --status           ask the running instance for its counters (from its /metrics), then exit"]
       : []),
     ...Object.entries(main.options ?? {}).map(([name, option]) =>
       `  ${`--${name}${option.valueName ? ` ${option.valueName}` : ""}`.padEnd(19)}${option.help}`
