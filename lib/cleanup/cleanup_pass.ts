@@ -120,7 +120,7 @@ export async function runCleanup(options: CleanupOptions): Promise<CleanupOutcom
     // After the listing: an executor that wrote a listed definition was started before this snapshot.
     const pids = await livePids();
     const lines: (string | undefined)[] = new Array(paths.length);
-    // Tasks are independent and most of the time goes to waiting (kill -0, logrotate, the API, fsync):
+    // Tasks are independent and most of the time goes to waiting (logrotate, the API, fsync):
     // a few at once cut the wall time of a large pass several times over.
     let next = 0;
     const worker = async () => {
@@ -170,7 +170,6 @@ async function cleanOne(
   alive: { running: ReadonlySet<string>; pids: ReadonlySet<number> },
   results: CleanupResults,
 ): Promise<string | undefined> {
-  const running = alive.running;
   const dry = (line: string) => options.dryRun ? line : undefined;
   const { config, log } = options;
   let definition: TaskDefinition;
@@ -186,7 +185,7 @@ async function cleanOne(
   }
   const taskId = definition.taskId;
   const ignore = ignoreReason(definition, {
-    runningTaskIds: running,
+    runningTaskIds: alive.running,
     executorAlive: pidAlive(definition.executorPid, alive.pids),
   });
   if (ignore !== undefined) {
@@ -202,7 +201,7 @@ async function cleanOne(
     return dry(`${taskId}: leave alone (no history from Singularity: ${(error as Error).message})`);
   }
   const decision = decideTask(definition, {
-    runningTaskIds: running,
+    runningTaskIds: alive.running,
     executorAlive: false,
     history,
     nowMs: options.nowMs,
@@ -263,7 +262,7 @@ async function cleanTask(
   if (!await pathExists(definition.taskDirectory)) {
     const settings = logrotateSettings(executorConfig, definition.taskDirectory);
     const present = await existingLogrotateFiles(definition.taskId, settings);
-    for (const file of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) {
+    for (const file of present.all) {
       await Deno.remove(file).catch((error) => problems.push(`removing ${file}: ${(error as Error).message}`));
     }
     return { problems, appKeptFor: [] };

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Config, ExecutorKeys } from "../config/mod.ts";
 import { type LogrotatePlan, logrotatePlan, type LogrotateSettings } from "../logrotate/config.ts";
 import { existingLogrotateFiles, forceRotation, writeLogrotatePlan } from "../logrotate/run.ts";
@@ -26,7 +26,7 @@ import { lastLines } from "./last_lines.ts";
 import type { TaskMetadataFile } from "./pending_uploads.ts";
 import type { TaskDefinition } from "./task_definition.ts";
 import { parseTaskId } from "./task_id.ts";
-import { taskUploadMetadata, type TaskUploadSettings } from "./task_upload_metadata.ts";
+import { type TaskUploadMetadata, taskUploadMetadata, type TaskUploadSettings } from "./task_upload_metadata.ts";
 
 /** What set-up and teardown need besides the task. */
 export interface TaskLogsContext {
@@ -67,13 +67,7 @@ export async function setUpTaskLogs(
     ensureFile(definition.serviceLogOut),
     writeLogrotatePlan(planOf(definition, data, config)),
     writeTail(definition, data, config, false),
-    ...files.map((file) =>
-      writeUploadMetadata(
-        config.text("s3uploader.metadata.directory"),
-        metadataFileName(file.name, config),
-        file.metadata,
-      )
-    ),
+    ...files.map((file) => writeTaskMetadata(file, config)),
   ]);
 }
 
@@ -126,18 +120,12 @@ export async function tearDownTaskLogs(
     let handedOver = false;
     if (result.ok) {
       await attempt("S3 upload metadata", async () => {
-        for (const file of uploadMetadataOf(definition, data, config, true)) {
-          await writeUploadMetadata(
-            config.text("s3uploader.metadata.directory"),
-            metadataFileName(file.name, config),
-            file.metadata,
-          );
-        }
+        for (const file of uploadMetadataOf(definition, data, config, true)) await writeTaskMetadata(file, config);
         handedOver = true;
       });
     }
     if (handedOver) {
-      for (const path of [...present.configs, ...(present.cronFile ? [present.cronFile] : [])]) {
+      for (const path of present.all) {
         await attempt(`removing ${path}`, () => Deno.remove(path));
       }
     }
@@ -160,7 +148,7 @@ export function taskMetadataFiles(
   config: Config<ExecutorKeys>,
 ): TaskMetadataFile[] {
   return uploadMetadataOf(definition, data, config, true).map((file) => ({
-    path: join(config.text("s3uploader.metadata.directory"), metadataFileName(file.name, config)),
+    path: metadataPath(file, config),
     directory: file.metadata.directory,
   }));
 }
@@ -229,9 +217,15 @@ function uploadMetadataOf(
   );
 }
 
-/** `<name><s3uploader.metadata.suffix>`. */
-function metadataFileName(name: string, config: Config<ExecutorKeys>): string {
-  return `${name}${config.text("s3uploader.metadata.suffix")}`;
+/** `<s3uploader.metadata.directory>/<name><s3uploader.metadata.suffix>`. */
+function metadataPath(file: TaskUploadMetadata, config: Config<ExecutorKeys>): string {
+  return join(config.text("s3uploader.metadata.directory"), `${file.name}${config.text("s3uploader.metadata.suffix")}`);
+}
+
+/** Writes one of the task's metadata files (atomically) at {@linkcode metadataPath}. */
+async function writeTaskMetadata(file: TaskUploadMetadata, config: Config<ExecutorKeys>): Promise<void> {
+  const path = metadataPath(file, config);
+  await writeUploadMetadata(dirname(path), basename(path), file.metadata);
 }
 
 /** The tail metadata, when the task has a logging tag and a log watcher directory is configured. */
@@ -264,17 +258,10 @@ async function ensureFile(path: string): Promise<void> {
 /** `tail -n <lines> serviceLog > tailFile`, unless the tail file exists; see lastLines for what is refused. */
 async function saveTail(serviceLog: string, tailFile: string, lines: number): Promise<void> {
   const bytes = await lastLines(serviceLog, lines);
-  let file: Deno.FsFile;
   try {
-    file = await Deno.open(tailFile, { write: true, createNew: true, mode: 0o644 });
+    // createNew: an existing tail file (or a link planted there) is never written through.
+    await Deno.writeFile(tailFile, bytes, { createNew: true, mode: 0o644 });
   } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return;
-    throw error;
-  }
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-  } finally {
-    file.close();
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   }
 }

@@ -78,23 +78,24 @@ export async function writeLogrotatePlan(plan: LogrotatePlan): Promise<void> {
 
 /**
  * The task's logrotate files that exist now, whatever frequency wrote them (the configuration may have
- * changed since): the ones a forced rotation runs, and a successful one removes.
+ * changed since): `configs` for a forced rotation to run, `all` (the configs and the cron file) for a
+ * successful one to remove.
  *
  * @example
  * ```ts
- * const { configs, cronFile } = await existingLogrotateFiles("web-d1-1-0-h-r", settings);
+ * const { configs, all } = await existingLogrotateFiles("web-d1-1-0-h-r", settings);
  * ```
  */
 export async function existingLogrotateFiles(
   taskId: string,
   settings: LogrotateSettings,
-): Promise<{ configs: string[]; cronFile?: string }> {
+): Promise<{ configs: string[]; all: string[] }> {
   const configs: string[] = [];
   for (const path of possibleConfigPaths(taskId, settings)) {
     if (await pathExists(path)) configs.push(path);
   }
   const cron = join(settings.cronDirectory, cronFileName(taskId));
-  return { configs, cronFile: await pathExists(cron) ? cron : undefined };
+  return { configs, all: await pathExists(cron) ? [...configs, cron] : configs };
 }
 
 /** Removes a symlink (never its target) at `path`; anything else is left alone. */
