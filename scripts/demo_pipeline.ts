@@ -23,6 +23,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { md5OfBytes } from "../lib/artifacts/md5.ts";
 import { UPLOADER } from "../lib/config/mod.ts";
 import { closeS3Clients, s3ClientFor } from "../lib/s3/client.ts";
+import { gunzip, tarGz } from "../tests/support/gzip.ts";
 import { AGENT_ID, InstalledAgent } from "../tests/support/installed_agent.ts";
 import { createTestBucket, loadTestConfig, requireS3Server } from "../tests/support/s3_server.ts";
 
@@ -37,29 +38,6 @@ function show(line: string): void {
   console.log(`   ${line}`);
 }
 
-/** A .tar.gz with `bin/hello.sh`, made with the real tar. */
-async function makeTarball(): Promise<Uint8Array> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.mkdir(join(dir, "bin"));
-    await Deno.writeTextFile(join(dir, "bin/hello.sh"), '#!/bin/sh\necho "hello from the S3 tarball (pid $$)"\n');
-    await Deno.chmod(join(dir, "bin/hello.sh"), 0o755);
-    const out = await new Deno.Command("tar", { args: ["-czf", "-", "-C", dir, "bin"], stdout: "piped" }).output();
-    if (!out.success) throw new Error("tar failed");
-    return out.stdout;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function gunzip(bytes: Uint8Array): Promise<string> {
-  const child = new Deno.Command("gzip", { args: ["-dc"], stdin: "piped", stdout: "piped" }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(bytes);
-  await writer.close();
-  return new TextDecoder().decode((await child.output()).stdout);
-}
-
 async function main(): Promise<void> {
   await requireS3Server();
   await using clientConfig = await loadTestConfig(UPLOADER, { validate: false });
@@ -67,7 +45,7 @@ async function main(): Promise<void> {
   await using bucket = await createTestBucket(s3, "demo");
 
   step(`Install the four programs into a temporary root (S3: the local radosgw, bucket ${bucket.name})`);
-  const archive = await makeTarball();
+  const archive = await tarGz({ "bin/hello.sh": '#!/bin/sh\necho "hello from the S3 tarball (pid $$)"\n' });
   await s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: "releases/hello.tar.gz", Body: archive }));
   show(`uploaded the task's artifact s3://${bucket.name}/releases/hello.tar.gz (${archive.length} bytes)`);
   let installed = 0;

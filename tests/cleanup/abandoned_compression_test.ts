@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { repairAbandonedCompression } from "../../lib/cleanup/abandoned_compression.ts";
-
-async function gunzip(path: string): Promise<string> {
-  const out = await new Deno.Command("gzip", { args: ["-dc", path] }).output();
-  assert.equal(out.code, 0, path);
-  return new TextDecoder().decode(out.stdout);
-}
+import { gunzipFile, gzip } from "../support/gzip.ts";
 
 Deno.test("repairAbandonedCompression() finishes what a killed logrotate left, and leaves complete archives alone", async () => {
   const dir = await Deno.makeTempDir();
@@ -24,11 +19,7 @@ Deno.test("repairAbandonedCompression() finishes what a killed logrotate left, a
     // an empty archive and no copy (the originals' case)
     await write("service.log-3.gz", "");
     // complete, and another file's rotation
-    const complete = await new Deno.Command("gzip", { args: ["-c"], stdin: "piped", stdout: "piped" }).spawn();
-    const writer = complete.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("complete\n"));
-    await writer.close();
-    await Deno.writeFile(join(dir, "service.log-4.gz"), (await complete.output()).stdout);
+    await Deno.writeFile(join(dir, "service.log-4.gz"), await gzip("complete\n"));
     await write("access.log-1", "not ours\n");
     // a copy made a moment ago: a logrotate run may be compressing it now
     await write("service.log-5", "in progress\n", false);
@@ -43,9 +34,9 @@ Deno.test("repairAbandonedCompression() finishes what a killed logrotate left, a
       "service.log-4.gz",
       "service.log-5",
     ]);
-    assert.equal(await gunzip(join(dir, "service.log-1.gz")), "copy one\n");
-    assert.equal(await gunzip(join(dir, "service.log-2.gz")), "copy two\n");
-    assert.equal(await gunzip(join(dir, "service.log-4.gz")), "complete\n");
+    assert.equal(await gunzipFile(join(dir, "service.log-1.gz")), "copy one\n");
+    assert.equal(await gunzipFile(join(dir, "service.log-2.gz")), "copy two\n");
+    assert.equal(await gunzipFile(join(dir, "service.log-4.gz")), "complete\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -12,6 +12,7 @@ import { CLEANUP, type CleanupKeys, EXECUTOR, type ExecutorKeys, loadConfig } fr
 import { runCleanup } from "../../lib/cleanup/cleanup_pass.ts";
 import { acquireRunLock } from "../../lib/cleanup/run_lock.ts";
 import { makeDeadTask } from "../support/dead_task.ts";
+import { gunzipFile } from "../support/gzip.ts";
 import { FakeAgent, taskInfo } from "../support/fake_agent.ts";
 import { FakeAgentState } from "../support/fake_agent_state.ts";
 import { FakeSingularity } from "../support/fake_singularity.ts";
@@ -115,11 +116,7 @@ function withoutResults(lines: string[]): string[] {
 
 async function gunzipAll(dir: string): Promise<string> {
   let text = "";
-  for (const name of [...Deno.readDirSync(dir)].map((e) => e.name).sort()) {
-    const out = await new Deno.Command("gzip", { args: ["-dc", join(dir, name)] }).output();
-    assert.equal(out.code, 0, name);
-    text += new TextDecoder().decode(out.stdout);
-  }
+  for (const name of [...Deno.readDirSync(dir)].map((e) => e.name).sort()) text += await gunzipFile(join(dir, name));
   return text;
 }
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { EXECUTOR } from "../../lib/config/mod.ts";
+import { gunzipFile } from "../support/gzip.ts";
 import { FakeAgent, taskInfo } from "../support/fake_agent.ts";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { closeS3Clients, s3ClientFor } from "../../lib/s3/client.ts";
@@ -65,11 +66,7 @@ async function start(properties: Record<string, string> = {}) {
       const dir = join(executor.sandbox, TASK_ID);
       const rotated = [...Deno.readDirSync(join(dir, "logs"))].map((e) => e.name).sort();
       let text = "";
-      for (const name of rotated) {
-        const out = await new Deno.Command("gzip", { args: ["-dc", join(dir, "logs", name)] }).output();
-        assert.equal(out.code, 0, `gzip -dc ${name}`);
-        text += new TextDecoder().decode(out.stdout);
-      }
+      for (const name of rotated) text += await gunzipFile(join(dir, "logs", name));
       return text + await Deno.readTextFile(join(dir, "service.log"));
     },
     state,

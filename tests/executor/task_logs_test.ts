@@ -5,6 +5,7 @@ import { parseExecutorData } from "../../lib/executor/executor_data.ts";
 import { buildTaskDefinition, type TaskDefinition } from "../../lib/executor/task_definition.ts";
 import { setUpTaskLogs, tearDownTaskLogs } from "../../lib/executor/task_logs.ts";
 import { parseUploadMetadata } from "../../lib/s3/upload_metadata.ts";
+import { gunzipFile } from "../support/gzip.ts";
 import { loadTestConfig } from "../support/s3_server.ts";
 
 const TASK_ID = "web-deploy1-1795849200000-0-agent_1.example.com-rack1";
@@ -131,8 +132,7 @@ Deno.test("tearDownTaskLogs() saves the tail, rotates with the real logrotate, f
   const rotated = [...Deno.readDirSync(join(env.sandbox, "logs"))].map((e) => e.name);
   assert.equal(rotated.length, 1);
   assert.match(rotated[0], /^service\.log-\d{8}\d{10}\.gz$/);
-  const gunzip = await new Deno.Command("gzip", { args: ["-dc", join(env.sandbox, "logs", rotated[0])] }).output();
-  assert.equal(new TextDecoder().decode(gunzip.stdout), "one\ntwo\nthree\nfour\nfive\n");
+  assert.equal(await gunzipFile(join(env.sandbox, "logs", rotated[0])), "one\ntwo\nthree\nfour\nfive\n");
   await assert.rejects(Deno.stat(join(env.logrotate, TASK_ID)), Deno.errors.NotFound);
   const metadata = await env.metadata(`${TASK_ID}.s3.json`);
   assert.equal(metadata.finished, true);
@@ -146,9 +146,7 @@ async function gunzipAll(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const entry of Deno.readDirSync(dir)) {
     if (!entry.name.endsWith(".gz")) continue;
-    const result = await new Deno.Command("gzip", { args: ["-dc", join(dir, entry.name)] }).output();
-    assert.equal(result.code, 0, entry.name);
-    out.set(entry.name, new TextDecoder().decode(result.stdout));
+    out.set(entry.name, await gunzipFile(join(dir, entry.name)));
   }
   return out;
 }

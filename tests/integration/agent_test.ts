@@ -10,26 +10,12 @@ import { md5OfBytes } from "../../lib/artifacts/md5.ts";
 import { UPLOADER } from "../../lib/config/mod.ts";
 import { parseMetrics } from "../../lib/metrics.ts";
 import { s3ClientFor } from "../../lib/s3/client.ts";
+import { gunzip, tarGz } from "../support/gzip.ts";
 import { AGENT_ID, InstalledAgent } from "../support/installed_agent.ts";
 import { closingClients, createTestBucket, loadTestConfig, requireS3Server } from "../support/s3_server.ts";
 
 const TASK = "hello-deploy1-1795849200000-1-agent_1-rack_1";
 const KILLED_TASK = "hello-deploy1-1795849200000-2-agent_1-rack_1";
-
-/** A .tar.gz holding `bin/greet.sh`, made with the real tar. */
-async function tarball(): Promise<Uint8Array> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.mkdir(join(dir, "bin"));
-    await Deno.writeTextFile(join(dir, "bin/greet.sh"), '#!/bin/sh\necho "hello from the tarball"\n');
-    await Deno.chmod(join(dir, "bin/greet.sh"), 0o755);
-    const out = await new Deno.Command("tar", { args: ["-czf", "-", "-C", dir, "bin"], stdout: "piped" }).output();
-    assert.equal(out.code, 0);
-    return out.stdout;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** The bucket's keys under `prefix`. */
 async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
@@ -40,12 +26,7 @@ async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<
 /** The object's bytes, gunzipped. */
 async function gunzippedObject(s3: S3Client, bucket: string, key: string): Promise<string> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const bytes = await object.Body!.transformToByteArray();
-  const gunzip = new Deno.Command("gzip", { args: ["-dc"], stdin: "piped", stdout: "piped" }).spawn();
-  const writer = gunzip.stdin.getWriter();
-  await writer.write(bytes);
-  await writer.close();
-  return new TextDecoder().decode((await gunzip.output()).stdout);
+  return await gunzip(await object.Body!.transformToByteArray());
 }
 
 async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
@@ -80,7 +61,7 @@ Deno.test("one agent end to end: artifacts via the downloader, task FINISHED, it
   await using clientConfig = await loadTestConfig(UPLOADER, { validate: false });
   const s3 = s3ClientFor(clientConfig.config);
   await using bucket = await createTestBucket(s3, "agent-e2e");
-  const archive = await tarball();
+  const archive = await tarGz({ "bin/greet.sh": '#!/bin/sh\necho "hello from the tarball"\n' });
   await s3.send(new PutObjectCommand({ Bucket: bucket.name, Key: "releases/greet.tar.gz", Body: archive }));
 
   await using agent = await InstalledAgent.install({ bucket: bucket.name });
