@@ -28,6 +28,7 @@ import {
   type TestBucket,
   type TestConfig,
 } from "../support/s3_server.ts";
+import { indexOf, writeAll } from "../support/tcp_relay.ts";
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
@@ -335,18 +336,6 @@ function forward(
     outgoing.on("error", reject);
     outgoing.end();
   });
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { indexOf, startTcpRelay, writeAll } from "./tcp_relay.ts";
 
 /** One request seen on the way to the server. */
 export interface ProxiedRequest {
@@ -35,31 +36,7 @@ export interface S3Proxy extends AsyncDisposable {
  * ```
  */
 export function startS3Proxy(upstream: string): Promise<S3Proxy> {
-  const [host, port] = upstream.split(":");
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const open = new Set<Deno.Conn>();
   const requests: ProxiedRequest[] = [];
-  const proxy: S3Proxy = {
-    endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-    requests,
-    cutConnections() {
-      for (const conn of open) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      open.clear();
-    },
-    async close() {
-      listener.close();
-      proxy.cutConnections();
-      await accepting;
-    },
-    [Symbol.asyncDispose]: () => proxy.close(),
-  };
-
   const pipeRequests = async (from: Deno.Conn, to: Deno.Conn) => {
     let pending: Uint8Array = new Uint8Array(0);
     let bodyLeft = 0;
@@ -93,33 +70,18 @@ export function startS3Proxy(upstream: string): Promise<S3Proxy> {
     }
   };
 
-  const accepting = (async () => {
-    for await (const client of listener) {
-      let server: Deno.Conn;
-      try {
-        server = await Deno.connect({ hostname: host, port: Number(port) });
-      } catch {
-        client.close();
-        continue;
-      }
-      open.add(client);
-      open.add(server);
-      const finish = () => {
-        for (const conn of [client, server]) {
-          open.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // Already closed.
-          }
-        }
-      };
-      Promise.allSettled([
-        pipeRequests(client, server),
-        server.readable.pipeTo(client.writable, { preventClose: true }),
-      ]).then(finish);
-    }
-  })().catch(() => {});
+  const relay = startTcpRelay(upstream, (client, server) =>
+    Promise.allSettled([
+      pipeRequests(client, server),
+      server.readable.pipeTo(client.writable, { preventClose: true }),
+    ]));
+  const proxy: S3Proxy = {
+    endpoint: relay.endpoint,
+    requests,
+    cutConnections: relay.cutConnections,
+    close: relay.close,
+    [Symbol.asyncDispose]: () => relay.close(),
+  };
   return Promise.resolve(proxy);
 }
 
@@ -130,17 +92,4 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }

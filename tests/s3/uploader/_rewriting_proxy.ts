@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { indexOf, startTcpRelay, writeAll } from "../../support/tcp_relay.ts";
 
 /** A running proxy; `await using` closes it. */
 export interface RewritingProxy extends AsyncDisposable {
@@ -35,19 +36,6 @@ const HEAD_END = new TextEncoder().encode("\r\n\r\n");
  * ```
  */
 export function startRewritingProxy(upstream: string): RewritingProxy {
-  const [host, port] = upstream.split(":");
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const open = new Set<Deno.Conn>();
-  const closeAll = (...conns: Deno.Conn[]) => {
-    for (const conn of conns) {
-      open.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    }
-  };
   const exchange = async (client: Deno.Conn, server: Deno.Conn) => {
     const request = await readHead(client);
     if (request === undefined) return;
@@ -70,29 +58,12 @@ export function startRewritingProxy(upstream: string): RewritingProxy {
     await pipe(server, client);
     await upstreamCopy.catch(() => {});
   };
-  const accepting = (async () => {
-    for await (const client of listener) {
-      let server: Deno.Conn;
-      try {
-        server = await Deno.connect({ hostname: host, port: Number(port) });
-      } catch {
-        client.close();
-        continue;
-      }
-      open.add(client);
-      open.add(server);
-      exchange(client, server).catch(() => {}).finally(() => closeAll(client, server));
-    }
-  })().catch(() => {});
+  const relay = startTcpRelay(upstream, exchange);
   const proxy: RewritingProxy = {
-    endpoint: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    endpoint: relay.endpoint,
     rewritten: 0,
-    async close() {
-      listener.close();
-      closeAll(...open);
-      await accepting;
-    },
-    [Symbol.asyncDispose]: () => proxy.close(),
+    close: relay.close,
+    [Symbol.asyncDispose]: () => relay.close(),
   };
   return proxy;
 }
@@ -144,21 +115,4 @@ async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
     if (n === null) return;
     await writeAll(to, buffer.subarray(0, n));
   }
-}
-
-/** Writes all of `bytes`. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
-}
-
-/** Where `needle` starts in `haystack`, or -1. */
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) {
-      if (haystack[i + j] !== needle[j]) continue outer;
-    }
-    return i;
-  }
-  return -1;
 }
