@@ -4,6 +4,28 @@
  *
  * @module
  */
+import { S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
+
+/** Debian's awscli. */
+export const AWS = "/usr/bin/aws";
+
+/** awscli's environment for the S3 test server: keys from the environment, no profile files. */
+export const AWS_ENV: Record<string, string> = {
+  AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKey,
+  AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretKey,
+  AWS_DEFAULT_REGION: "us-east-1",
+  AWS_CONFIG_FILE: "/dev/null",
+  AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+};
+
+/** rclone's environment defining the remote `bench:` as the S3 test server (no config file, no secret in argv). */
+export const RCLONE_ENV: Record<string, string> = {
+  RCLONE_CONFIG_BENCH_TYPE: "s3",
+  RCLONE_CONFIG_BENCH_PROVIDER: "Ceph",
+  RCLONE_CONFIG_BENCH_ENDPOINT: S3_TEST_ENDPOINT,
+  RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKey,
+  RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretKey,
+};
 
 /**
  * Runs a command, failing with its output when it fails; returns stdout.

@@ -31,21 +31,13 @@ import { join } from "node:path";
 import { DOWNLOADER, type DownloaderKeys } from "../lib/config/mod.ts";
 import { downloadS3Object, MAX_LANES } from "../lib/s3/chunked_download.ts";
 import { closeS3Clients, s3ClientFor, s3DownloadClientFor } from "../lib/s3/client.ts";
-import { loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
-import { coldStart, pageCache, run, timed } from "./_tools.ts";
+import { loadTestConfig, requireS3Server, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
+import { AWS, AWS_ENV, coldStart, pageCache, RCLONE_ENV, run, timed } from "./_tools.ts";
 
 const MIB = 1024 * 1024;
 const SIZE = 1024 * MIB;
 const BUCKET = "bench-downloads";
 const KEY = "random-1gib.bin";
-const AWS = "/usr/bin/aws";
-const AWS_ENV = {
-  AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKey,
-  AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretKey,
-  AWS_DEFAULT_REGION: "us-east-1",
-  AWS_CONFIG_FILE: "/dev/null",
-  AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-};
 
 /** What the `--ours` child reports. */
 interface OursReport {
@@ -159,14 +151,11 @@ async function main(): Promise<void> {
     await checkSize("aws s3 cp", awsOut);
 
     await coldStart(awsOut, rcloneOut);
-    const prefix = "RCLONE_CONFIG_BENCH_";
-    const [rcloneWall] = await timed("rclone", ["copyto", "--config", "", `bench:${BUCKET}/${KEY}`, rcloneOut], {
-      [`${prefix}TYPE`]: "s3",
-      [`${prefix}PROVIDER`]: "Ceph",
-      [`${prefix}ENDPOINT`]: S3_TEST_ENDPOINT,
-      [`${prefix}ACCESS_KEY_ID`]: S3_TEST_CREDENTIALS.accessKey,
-      [`${prefix}SECRET_ACCESS_KEY`]: S3_TEST_CREDENTIALS.secretKey,
-    });
+    const [rcloneWall] = await timed(
+      "rclone",
+      ["copyto", "--config", "", `bench:${BUCKET}/${KEY}`, rcloneOut],
+      RCLONE_ENV,
+    );
     await checkSize("rclone", rcloneOut);
 
     // As many ranged curls as our lanes, each writing its part (no concatenation).

@@ -31,8 +31,8 @@ import { UPLOADER, type UploaderKeys } from "../lib/config/mod.ts";
 import { closeS3Clients, s3ClientFor } from "../lib/s3/client.ts";
 import { writeUploadMetadata } from "../lib/s3/upload_metadata.ts";
 import { UploaderService } from "../lib/s3/uploader/service.ts";
-import { loadTestConfig, requireS3Server, S3_TEST_CREDENTIALS, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
-import { coldStart, pageCache, run, timed } from "./_tools.ts";
+import { loadTestConfig, requireS3Server, S3_TEST_ENDPOINT } from "../tests/support/s3_server.ts";
+import { AWS, AWS_ENV, coldStart, pageCache, RCLONE_ENV, run, timed } from "./_tools.ts";
 
 const MIB = 1024 * 1024;
 const BUCKET = "bench-uploads";
@@ -42,14 +42,6 @@ const SMALL_COUNT = 64;
 const TASKS_WITH_SMALL = 8;
 const TOTAL = BIG + SMALL * SMALL_COUNT;
 const IDLE_METADATA = 10_000;
-const AWS = "/usr/bin/aws";
-const AWS_ENV = {
-  AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKey,
-  AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretKey,
-  AWS_DEFAULT_REGION: "us-east-1",
-  AWS_CONFIG_FILE: "/dev/null",
-  AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-};
 
 /** What the `--ours` child reports. */
 interface OursReport {
@@ -251,14 +243,7 @@ async function main(): Promise<void> {
     await checkUpload(s3, "aws s3 cp", "awscli/");
 
     await coldStart();
-    const prefix = "RCLONE_CONFIG_BENCH_";
-    const [rcloneWall] = await timed("rclone", ["copy", "--config", "", tree, `bench:${BUCKET}/rclone`], {
-      [`${prefix}TYPE`]: "s3",
-      [`${prefix}PROVIDER`]: "Ceph",
-      [`${prefix}ENDPOINT`]: S3_TEST_ENDPOINT,
-      [`${prefix}ACCESS_KEY_ID`]: S3_TEST_CREDENTIALS.accessKey,
-      [`${prefix}SECRET_ACCESS_KEY`]: S3_TEST_CREDENTIALS.secretKey,
-    });
+    const [rcloneWall] = await timed("rclone", ["copy", "--config", "", tree, `bench:${BUCKET}/rclone`], RCLONE_ENV);
     await checkUpload(s3, "rclone copy", "rclone/");
 
     await coldStart();
