@@ -118,7 +118,7 @@ export function permissionsFor(config: Config, machine: MachineFacts): Permissio
         net: unique([...singularityHosts(config), ...agentHosts(config, machine)]),
         env: ["HOME"],
         sys: [...sys, "networkInterfaces"],
-        run: unique(["kill", "ps", "gzip", config.text("executor.logrotate.command")]),
+        run: unique(["ps", "gzip", config.text("executor.logrotate.command")]),
         ffi: [],
       };
     }

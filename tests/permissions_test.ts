@@ -93,7 +93,7 @@ Deno.test("permissionsFor() the cleanup job: Singularity hosts and the local age
     "/srv/mesos",
     "/srv/log",
   ]);
-  assert.deepEqual(set.run, ["kill", "ps", "gzip", "/usr/sbin/logrotate"]);
+  assert.deepEqual(set.run, ["ps", "gzip", "/usr/sbin/logrotate"]);
   assert.deepEqual(set.env, ["HOME"]);
 });
 

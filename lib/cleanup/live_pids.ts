@@ -1,8 +1,13 @@
 /**
  * Which processes exist, from one `ps` call: the cleanup checks every task's
  * executor pid against this snapshot instead of spawning `kill -0` per task
- * (a thousand spawns cost seconds). Deno needs `--allow-all` to read /proc,
- * so `ps` reads it for us.
+ * (a thousand spawns cost seconds), and the run lock checks its holder
+ * against it. Deno needs `--allow-all` to read /proc, so `ps` reads it for
+ * us; it lists other users' processes too.
+ *
+ * A live pid can be a different process that reused a dead executor's
+ * number; the task then waits for a later run. That errs on the safe side:
+ * cleaning a live task's sandbox would be far worse than cleaning late.
  *
  * @module
  */

@@ -29,7 +29,7 @@
  * @module
  */
 import { join } from "node:path";
-import { executorAlive } from "./task_decision.ts";
+import { livePids, pidAlive } from "./live_pids.ts";
 
 /** The lock file's name inside the results directory. */
 export const RUN_LOCK_FILE = ".singularity-executor-cleanup.lock";
@@ -137,8 +137,9 @@ export async function acquireRunLock(directory: string, options: { nowMs?: numbe
 /**
  * The holder's details, or undefined while it has not written them: the file
  * may still be half-written, or still name the dead run the holder has just
- * taken the lock over from (hence the liveness check: `executorAlive` is the
- * cleanup's `kill -0`).
+ * taken the lock over from (hence the liveness check, with the same `ps`
+ * snapshot the cleanup checks executors with; when `ps` fails, the holder
+ * counts as alive).
  */
 async function readHolder(path: string): Promise<LockHolder | undefined> {
   let holder: LockHolder;
@@ -149,5 +150,6 @@ async function readHolder(path: string): Promise<LockHolder | undefined> {
   } catch {
     return undefined;
   }
-  return await executorAlive(holder.pid) ? holder : undefined;
+  const pids = await livePids().catch(() => undefined);
+  return pids === undefined || pidAlive(String(holder.pid), pids) ? holder : undefined;
 }

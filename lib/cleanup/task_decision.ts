@@ -1,8 +1,8 @@
 /**
  * What the cleanup does with one task definition it found: leave it alone
  * (Singularity says the task is active here, or its executor still runs), or
- * clean it up, removing the app directory or keeping it. Pure logic apart
- * from {@linkcode executorAlive}, which asks the system whether a pid exists.
+ * clean it up, removing the app directory or keeping it. Pure logic: whether
+ * the executor lives comes from lib/cleanup/live_pids.ts.
  *
  * The app directory is kept when the task asked for its sandbox to be
  * preserved, or when its latest update is TASK_FAILED and younger than
@@ -45,7 +45,7 @@ export const SETTLE_MS = 15 * 60 * 1000;
 export interface LivenessFacts {
   /** Ids of the tasks Singularity reports active on this agent. */
   runningTaskIds: ReadonlySet<string>;
-  /** Whether the definition's executor pid is a live process ({@linkcode executorAlive}). */
+  /** Whether the definition's executor pid is a live process (`pidAlive` in live_pids.ts). */
   executorAlive: boolean;
 }
 
@@ -58,9 +58,6 @@ export interface TaskFacts extends LivenessFacts {
   /** `executor.cleanup.cleanup.app.directory.of.failed.tasks.after.millis`. */
   keepFailedAppDirectoryMs: number;
 }
-
-/** Linux's PID_MAX_LIMIT on 64-bit: no process id is larger. */
-const PID_MAX_LIMIT = 4_194_304;
 
 /**
  * Why the task must be left alone, or undefined when it may be cleaned. Ask
@@ -156,41 +153,6 @@ export function latestUpdate(history: TaskHistory): TaskUpdate | undefined {
     if (latest === undefined || update.timestamp >= latest.timestamp) latest = update;
   }
   return latest;
-}
-
-/**
- * Whether `pid` is a live process, asked with `kill -0` (the program the
- * cleanup's permission set may run; reading /proc would need read access to
- * all of it). A process that exists but belongs to another user counts as
- * alive. Anything that is not a plain positive process id is not alive: it
- * must never reach `kill`, where `0` means this process group and `-1` every process.
- *
- * A live pid can be a different process that reused a dead executor's
- * number; the task then waits for a later run. That errs on the safe side:
- * cleaning a live task's sandbox would be far worse than cleaning late.
- *
- * @example
- * ```ts
- * await executorAlive(String(Deno.pid)); // true
- * await executorAlive("not-a-pid"); // false
- * ```
- */
-export async function executorAlive(pid: string | number): Promise<boolean> {
-  const text = String(pid).trim();
-  if (!/^[1-9][0-9]{0,6}$/.test(text) || Number(text) > PID_MAX_LIMIT) return false;
-  const output = await new Deno.Command("kill", {
-    args: ["-0", text],
-    // The answer is told apart by its message: keep it in English.
-    env: { LC_ALL: "C" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (output.success) return true;
-  const message = new TextDecoder().decode(output.stderr);
-  if (/no such process/i.test(message)) return false;
-  // EPERM: the process exists but is not ours to signal. Any other failure: not proven dead.
-  return true;
 }
 
 /** `2024-01-02T12:00:00.000Z`, or the raw number when no date has it. */

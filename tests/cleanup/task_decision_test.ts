@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import type { TaskHistory } from "../../lib/cleanup/singularity_api.ts";
-import {
-  decideTask,
-  executorAlive,
-  ignoreReason,
-  latestUpdate,
-  type TaskFacts,
-} from "../../lib/cleanup/task_decision.ts";
+import { decideTask, ignoreReason, latestUpdate, type TaskFacts } from "../../lib/cleanup/task_decision.ts";
 import type { TaskDefinition } from "../../lib/executor/task_definition.ts";
 
 const TASK = "web-deploy1-1700000000000-1-host1-DEFAULT";
@@ -271,27 +265,4 @@ Deno.test("latestUpdate() picks the greatest timestamp, the later of equal ones,
     { taskState: "TASK_KILLED", timestamp: 5 },
   );
   assert.equal(latestUpdate({ taskUpdates: [] }), undefined);
-});
-
-Deno.test("executorAlive() is true for a live process, false once it has exited", async () => {
-  assert.equal(await executorAlive(Deno.pid), true);
-  assert.equal(await executorAlive(String(Deno.pid)), true);
-  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
-  assert.equal(await executorAlive(String(child.pid)), true);
-  child.kill("SIGKILL");
-  await child.status;
-  assert.equal(await executorAlive(String(child.pid)), false);
-});
-
-Deno.test("executorAlive() counts a process of another user as alive", async () => {
-  // pid 1 belongs to root: signal 0 either succeeds (as root) or fails with EPERM; both mean it exists.
-  assert.equal(await executorAlive("1"), true);
-});
-
-Deno.test("executorAlive() is false for anything but a plain positive pid (kill -0 -1 would succeed)", async () => {
-  for (const pid of ["", "0", "-1", "-4242", "abc", "12abc", "1.5", "+5", "0x10", " ", "4194305", "99999999999"]) {
-    assert.equal(await executorAlive(pid), false, JSON.stringify(pid));
-  }
-  assert.equal(await executorAlive(0), false);
-  assert.equal(await executorAlive(-1), false);
 });
