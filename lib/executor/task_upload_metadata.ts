@@ -96,12 +96,13 @@ export function taskUploadMetadata(
   const serviceLogName = basename(subject.serviceLog);
   const logsDirectory = resolve(dirname(subject.serviceLog), settings.logrotateToDirectory);
   const files: TaskUploadMetadata[] = [];
-  const rotatedLogs = (name: string, fileGlob: string) => {
+  /** The service log's metadata (rotated copies, or the log itself), with the task's bucket and storage class. */
+  const serviceLogs = (name: string, directory: string, fileGlob: string) => {
     if (bucket === undefined || bucket === "") return;
     files.push({
       name,
       metadata: {
-        directory: logsDirectory,
+        directory,
         fileGlob,
         s3Bucket: bucket,
         s3KeyFormat: keyFormat(undefined),
@@ -113,10 +114,10 @@ export function taskUploadMetadata(
   };
   if (data.s3UploaderAdditionalFiles === undefined) {
     const names = [serviceLogName, ...settings.extraFilePrefixes].map(globLiteral);
-    rotatedLogs(taskId.id, `{${names.join(",")}}*.gz*`);
+    serviceLogs(taskId.id, logsDirectory, `{${names.join(",")}}*.gz*`);
   } else {
     if (!data.s3UploaderAdditionalFiles.some((file) => file.filename === serviceLogName)) {
-      rotatedLogs(`${taskId.id}-default`, `${globLiteral(serviceLogName)}*.[gb]z*`);
+      serviceLogs(`${taskId.id}-default`, logsDirectory, `${globLiteral(serviceLogName)}*.[gb]z*`);
     }
     data.s3UploaderAdditionalFiles.forEach((file, index) => {
       const fileBucket = file.s3UploaderBucket ?? bucket;
@@ -149,19 +150,8 @@ export function taskUploadMetadata(
       });
     });
   }
-  if (options.finished && data.skipLogrotateAndCompress && bucket !== undefined && bucket !== "") {
-    files.push({
-      name: `${taskId.id}-unrotated`,
-      metadata: {
-        directory: dirname(subject.serviceLog),
-        fileGlob: globLiteral(serviceLogName),
-        s3Bucket: bucket,
-        s3KeyFormat: keyFormat(undefined),
-        ...state,
-        ...common,
-        ...storage(data.s3StorageClass, data.applyS3StorageClassAfterBytes),
-      },
-    });
+  if (options.finished && data.skipLogrotateAndCompress) {
+    serviceLogs(`${taskId.id}-unrotated`, dirname(subject.serviceLog), globLiteral(serviceLogName));
   }
   return files;
 }
