@@ -21,8 +21,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { CleanupKeys, Config, ExecutorKeys } from "../config/mod.ts";
 import { type ExecutorData, parseExecutorDataObject } from "../executor/executor_data.ts";
 import { deleteTaskDefinition, readTaskDefinition, type TaskDefinition } from "../executor/task_definition.ts";
-import { pendingUploadsUnder } from "../executor/pending_uploads.ts";
-import { logrotateSettings, taskMetadataFiles, tearDownTaskLogs } from "../executor/task_logs.ts";
+import { removeAppDirectory } from "../executor/pending_uploads.ts";
+import { logrotateSettings, tearDownTaskLogs } from "../executor/task_logs.ts";
 import { existingLogrotateFiles } from "../logrotate/run.ts";
 import { pathExists } from "../path_exists.ts";
 import { repairAbandonedCompression } from "./abandoned_compression.ts";
@@ -289,15 +289,9 @@ async function cleanTask(
   let appKeptFor: string[] = [];
   if (removeApp) {
     try {
-      appKeptFor = await pendingUploadsUnder(
-        definition.taskAppDirectory,
-        taskMetadataFiles(definition, data, executorConfig),
-      );
-      if (appKeptFor.length === 0) await Deno.remove(definition.taskAppDirectory, { recursive: true });
+      appKeptFor = await removeAppDirectory(definition, data, executorConfig);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        problems.push(`removing ${definition.taskAppDirectory}: ${(error as Error).message}`);
-      }
+      problems.push(`removing ${definition.taskAppDirectory}: ${(error as Error).message}`);
     }
   }
   return { problems, appKeptFor };

@@ -8,7 +8,11 @@
  * @module
  */
 import { basename } from "node:path";
+import type { Config, ExecutorKeys } from "../config/mod.ts";
 import { pathExists } from "../path_exists.ts";
+import type { ExecutorData } from "./executor_data.ts";
+import type { TaskDefinition } from "./task_definition.ts";
+import { taskMetadataFiles } from "./task_logs.ts";
 
 /** One of the task's metadata files and the directory it names. */
 export interface TaskMetadataFile {
@@ -16,20 +20,37 @@ export interface TaskMetadataFile {
   directory: string;
 }
 
-/**
- * Names of the files among `files` that still exist and name `directory` or a directory below it.
- *
- * @example
- * ```ts
- * await pendingUploadsUnder("/sandbox/app", [{ path: "/meta/t1-file1.s3.json", directory: "/sandbox/app/logs" }]);
- * // ["t1-file1.s3.json"] while the uploader has not finished with it
- * ```
- */
-export async function pendingUploadsUnder(directory: string, files: readonly TaskMetadataFile[]): Promise<string[]> {
+/** Names of the files among `files` that still exist and name `directory` or a directory below it. */
+async function pendingUploadsUnder(directory: string, files: readonly TaskMetadataFile[]): Promise<string[]> {
   const pending: string[] = [];
   for (const file of files) {
     const inside = file.directory === directory || file.directory.startsWith(`${directory}/`);
     if (inside && await pathExists(file.path)) pending.push(basename(file.path));
   }
   return pending.sort();
+}
+
+/**
+ * Removes the task's `app/` unless one of its metadata files still points inside it; returns those
+ * metadata file names (empty: removed, or already gone). Throws when the removal fails.
+ *
+ * @example
+ * ```ts
+ * const keptFor = await removeAppDirectory(definition, data, config);
+ * if (keptFor.length > 0) console.log(`app/ stays until the uploader has taken ${keptFor.join(", ")}`);
+ * ```
+ */
+export async function removeAppDirectory(
+  definition: TaskDefinition,
+  data: ExecutorData,
+  config: Config<ExecutorKeys>,
+): Promise<string[]> {
+  const pending = await pendingUploadsUnder(definition.taskAppDirectory, taskMetadataFiles(definition, data, config));
+  if (pending.length > 0) return pending;
+  try {
+    await Deno.remove(definition.taskAppDirectory, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return [];
 }

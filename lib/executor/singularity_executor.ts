@@ -30,8 +30,8 @@ import {
   type TaskDefinition,
   writeTaskDefinition,
 } from "./task_definition.ts";
-import { pendingUploadsUnder } from "./pending_uploads.ts";
-import { setUpTaskLogs, taskMetadataFiles, tearDownTaskLogs } from "./task_logs.ts";
+import { removeAppDirectory } from "./pending_uploads.ts";
+import { setUpTaskLogs, tearDownTaskLogs } from "./task_logs.ts";
 import {
   encodeShellCommandUpdate,
   parseFrameworkMessage,
@@ -232,10 +232,13 @@ export class SingularityExecutor {
     const teardown = state.logsSetUp ? await tearDownTaskLogs(definition, data, { config, log }) : { ok: true };
     if (terminal === "TASK_FAILED") return;
     if (!data.preserveTaskSandboxAfterFinish) {
-      const pending = await pendingUploadsUnder(
-        definition.taskAppDirectory,
-        taskMetadataFiles(definition, data, config),
-      );
+      let pending: string[];
+      try {
+        pending = await removeAppDirectory(definition, data, config);
+      } catch (error) {
+        log(`removing ${definition.taskAppDirectory} failed (the cleanup job retries): ${(error as Error).message}`);
+        return;
+      }
       if (pending.length > 0) {
         log(
           `${definition.taskAppDirectory} stays until the uploader has taken ${
@@ -243,14 +246,6 @@ export class SingularityExecutor {
           } (the cleanup job removes it)`,
         );
         return;
-      }
-      try {
-        await Deno.remove(definition.taskAppDirectory, { recursive: true });
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) {
-          log(`removing ${definition.taskAppDirectory} failed (the cleanup job retries): ${(error as Error).message}`);
-          return;
-        }
       }
     }
     if (teardown.ok) await deleteTaskDefinition(definitionPath);
